@@ -1,0 +1,1 @@
+"""The clpbert terminal UI (Textual)."""
