@@ -1,0 +1,152 @@
+"""Registry speed: metric ingest against raw sqlite3, listing 10k runs, downsampling 1M points.
+
+    python -m benchmarks.bench_registry [--points 200000] [--batch 1000] [--runs 10000]
+                                        [--series 1000000]
+
+  ingest     baseline: raw sqlite3 (WAL, synchronous=NORMAL) executemany into the same `metrics` table
+             (same indexes), one BEGIN IMMEDIATE..COMMIT per batch. candidate: Registry.add_metrics
+             with the same batches (adds the metric_latest upsert and the run's step/loss update).
+             Targets: candidate >= 100k points/s.
+  list       Registry.list_runs() over --runs runs (realistic resolved configs stored). Target <= 0.3 s.
+  downsample Registry.metric_series(max_points=1000) of one --series-point metric. Target <= 0.2 s.
+
+Times are wall clock (the machine may be shared); one JSON line at the end.
+"""
+
+import argparse
+import json
+import random
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+
+def _batches(run_id: str, n: int, batch: int, name: str = "loss") -> list[list[tuple]]:
+    rows = [(s, name, random.random(), 1.7e9 + s) for s in range(n)]
+    return [rows[i:i + batch] for i in range(0, n, batch)]
+
+
+def bench_ingest(url: str, db_path: Path, points: int, batch: int) -> dict:
+    from clpbert.registry import open_registry
+
+    reg = open_registry(url)
+    base_run = reg.create_run("finetune", "msrvtt_qa").id
+    cand_run = reg.create_run("finetune", "msrvtt_qa").id
+    base_batches = _batches(base_run, points, batch)
+    cand_batches = _batches(cand_run, points, batch)
+
+    con = sqlite3.connect(db_path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    sql = "INSERT INTO metrics (run_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)"
+    t = time.perf_counter()
+    for b in base_batches:
+        con.execute("BEGIN IMMEDIATE")
+        con.executemany(sql, [(base_run, s, n, v, tt) for s, n, v, tt in b])
+        con.execute("COMMIT")
+    base_s = time.perf_counter() - t
+    con.close()
+
+    t = time.perf_counter()
+    for b in cand_batches:
+        reg.add_metrics(cand_run, b)
+    cand_s = time.perf_counter() - t
+    assert reg.latest_metrics(cand_run)["loss"].count == points
+    reg.close()
+    return {"points": points, "batch": batch, "baseline_pts_s": points / base_s,
+            "candidate_pts_s": points / cand_s, "ratio": base_s / cand_s}
+
+
+def bench_list(url: str, n_runs: int) -> dict:
+    from sqlalchemy import insert
+
+    from clpbert.config import preset
+    from clpbert.registry import open_registry
+    from clpbert.registry.models import RunRow
+
+    reg = open_registry(url)
+    config = preset("msrvtt_qa").to_dict()
+    now = time.time()
+    rows = [{"id": f"{i:08x}", "name": f"sweep-{i}", "kind": "finetune", "task": "msrvtt_qa",
+             "dataset": "msrvtt",
+             "config": config, "state": "finished", "host": "bench", "gpus": [{"index": 0, "uuid": None}],
+             "nnodes": 1, "created": now + i, "tags": ["bench"], "notes": "", "run_dir": f"/runs/{i:08x}",
+             "step": 1000, "total_steps": 1000} for i in range(n_runs)]
+    with reg._engine.begin() as conn:  # setup only: bulk rows, not the API under test
+        conn.execute(insert(RunRow.__table__), rows)
+    timings = {}
+    for label, kwargs in (("all", {}), ("page50", {"limit": 50}), ("search", {"text": "sweep-99"})):
+        best = float("inf")
+        cpu = float("inf")
+        for _ in range(3):
+            t, c = time.perf_counter(), time.process_time()
+            out = reg.list_runs(**kwargs)
+            best = min(best, time.perf_counter() - t)
+            cpu = min(cpu, time.process_time() - c)
+        timings[label] = {"s": best, "cpu_s": cpu, "rows": len(out)}
+    t = time.perf_counter()
+    reg.count_runs()
+    timings["count_s"] = time.perf_counter() - t
+    reg.close()
+    return {"runs": n_runs, **timings}
+
+
+def bench_downsample(url: str, n: int) -> dict:
+    from clpbert.registry import open_registry
+
+    reg = open_registry(url)
+    run = reg.create_run("pretrain", "pretrain").id
+    t = time.perf_counter()
+    for b in _batches(run, n, 50_000):
+        reg.add_metrics(run, b)
+    ingest_s = time.perf_counter() - t
+    out = {"points": n, "ingest_pts_s": n / ingest_s}
+    for label, max_points in (("1k", 1000), ("200", 200)):
+        best = cpu = float("inf")
+        for _ in range(3):
+            t, c = time.perf_counter(), time.process_time()
+            s = reg.metric_series(run, "loss", max_points=max_points)
+            best = min(best, time.perf_counter() - t)
+            cpu = min(cpu, time.process_time() - c)
+        out[f"series_{label}_s"] = best
+        out[f"series_{label}_cpu_s"] = cpu
+        out[f"series_{label}_points"] = len(s.steps)
+    t = time.perf_counter()
+    s = reg.metric_series(run, "loss", max_points=1000, min_step=n // 4, max_step=n // 4 + 150_000)
+    out["zoom_150k_s"] = time.perf_counter() - t
+    reg.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--points", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=10_000)
+    ap.add_argument("--series", type=int, default=1_000_000)
+    args = ap.parse_args()
+    random.seed(0)
+    with tempfile.TemporaryDirectory(prefix="clpbert-bench-") as tmp:
+        results = {}
+        for key, fn in (("ingest", lambda p: bench_ingest(f"sqlite:///{p}", p, args.points, args.batch)),
+                        ("list", lambda p: bench_list(f"sqlite:///{p}", args.runs)),
+                        ("downsample", lambda p: bench_downsample(f"sqlite:///{p}", args.series))):
+            path = Path(tmp) / f"{key}.db"
+            results[key] = fn(path)
+    i, li, d = results["ingest"], results["list"], results["downsample"]
+    print(f"ingest  baseline raw sqlite3 {i['baseline_pts_s']:>10,.0f} pts/s   "
+          f"candidate add_metrics {i['candidate_pts_s']:>10,.0f} pts/s   "
+          f"ratio {i['ratio']:.2f} (target >= 100k pts/s)")
+    print(f"list    {li['runs']} runs: all {li['all']['s']:.3f} s (cpu {li['all']['cpu_s']:.3f} s), "
+          f"page of 50 {li['page50']['s'] * 1000:.1f} ms, search {li['search']['s'] * 1000:.1f} ms, "
+          f"count {li['count_s'] * 1000:.1f} ms (target all <= 0.3 s)")
+    print(f"series  {d['points']:,} points (ingested at {d['ingest_pts_s']:,.0f} pts/s): to "
+          f"{d['series_1k_points']} points {d['series_1k_s']:.3f} s (cpu {d['series_1k_cpu_s']:.3f} s), "
+          f"to {d['series_200_points']} points "
+          f"{d['series_200_s']:.3f} s, 150k-step zoom {d['zoom_150k_s']:.3f} s (target <= 0.2 s)")
+    print(json.dumps({"bench": "registry", **results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Where CLI output goes: data on stdout (JSON or tables), diagnostics on stderr.
+
+Module top imports only the standard library; rich is imported when a table is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def print_json(data: Any) -> None:
+    """Data as JSON on stdout (NaN/inf become null, unknown objects their str())."""
+    sys.stdout.write(json.dumps(_clean(data), indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _clean(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {str(k): _clean(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_clean(v) for v in data]
+    if hasattr(data, "to_dict"):
+        return _clean(data.to_dict())
+    return data
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
+                empty: str | None = None) -> None:
+    """A rich table on stdout; `empty` goes to stderr instead when there are no rows."""
+    rows = [[("" if v is None else str(v)) for v in row] for row in rows]
+    if not rows and empty:
+        diag(empty)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    if title:
+        console.print(title, style="bold", markup=False, highlight=False)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
+    """`name  value` lines on stdout, names aligned."""
+    items = [(k, "" if v is None else str(v)) for k, v in fields]
+    width = max((len(k) for k, _ in items), default=0)
+    for k, v in items:
+        sys.stdout.write(f"{k:<{width}}  {v}\n")
+
+
+def diag(message: str) -> None:
+    """A diagnostic line on stderr (never mixed into data on stdout)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def fmt_time(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fmt_num(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return f"{value:.{digits}g}"
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

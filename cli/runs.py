@@ -1,0 +1,118 @@
+"""`clpbert runs list|show`: the experiments in the registry.
+
+Layout for additions (logs, stop, kill, resume, rm, compare, export): write a `@group.command(...)`
+function in this file (or a module with `register(group)` appended to EXTENSIONS); use
+`RunArg` for the run id argument, `JsonFlag` for --json, `run_summary(run)` / `run_detail(reg, run)`
+for the dicts that --json prints.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli.common import JsonFlag, open_registry
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry, Run
+
+EXTENSIONS: list[str] = ["cli.runs_manage"]
+
+group = typer.Typer(help="Runs: list, inspect (and manage) experiments.", no_args_is_help=True)
+
+RunArg = Annotated[str, typer.Argument(help="Run id, a unique id prefix, or a unique run name.")]
+STATES = "queued, starting, running, stopping, finished, failed, killed, lost"
+
+
+def run_summary(run: "Run") -> dict[str, Any]:
+    """What `runs list --json` prints per run (everything but the config)."""
+    d = run.to_dict()
+    d.pop("config", None)
+    return d
+
+
+def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
+    """What `runs show --json` prints: the run, its attempts, latest metrics and evals."""
+    d = run.to_dict()
+    d["attempts"] = [a.to_dict() for a in reg.list_attempts(run.id)]
+    d["latest_metrics"] = {k: v.to_dict() for k, v in reg.latest_metrics(run.id).items()}
+    evals = reg.list_evals(run.id)
+    d["evals"] = [e.to_dict() for e in evals]
+    latest = reg.latest_eval(run.id)
+    d["latest_eval"] = latest.to_dict() if latest else None
+    return d
+
+
+def _progress(run: "Run") -> str:
+    return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
+
+
+@group.command("list")
+def list_cmd(
+    state: Annotated[list[str] | None, typer.Option(help=f"Only runs in this state (repeatable): {STATES}.")]
+    = None,
+    task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
+    search: Annotated[str | None, typer.Option(
+        "--search", "-s", help="Text in the id, name, task, dataset, tags or notes.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")] = 50,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Show every run (no limit).")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """List runs, newest first."""
+    from cli.output import diag, fmt_num, fmt_time, print_json, print_table
+    from clpbert.runs.reconcile import reconcile
+
+    with open_registry() as reg:
+        reconcile(reg)
+        runs = reg.list_runs(state=state or None, task=task, text=search, limit=None if all_ else limit)
+        total = reg.count_runs(state=state or None, task=task, text=search) if not all_ else len(runs)
+    if json_:
+        print_json([run_summary(r) for r in runs])
+        return
+    rows = [(r.id, r.name or "-", r.kind, r.task, r.dataset or "-", r.state.value, _progress(r),
+             fmt_num(r.latest_loss), f"{r.best_metric_name}={fmt_num(r.best_metric_value)}"
+             if r.best_metric_name else "-", fmt_time(r.created)) for r in runs]
+    print_table(["ID", "NAME", "KIND", "TASK", "DATASET", "STATE", "STEP", "LOSS", "BEST", "CREATED"], rows,
+                empty="no runs (`clpbert run finetune --task ...` starts one)")
+    if total > len(runs):
+        diag(f"showing {len(runs)} of {total} runs (--all shows every run)")
+
+
+@group.command("show")
+def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
+    """Show one run: state, progress, attempts, latest metrics and the latest evaluation."""
+    from cli.output import fmt_duration, fmt_num, fmt_time, print_fields, print_json, print_table
+    from clpbert.runs.reconcile import reconcile
+
+    with open_registry() as reg:
+        reconcile(reg)
+        run = reg.get_run(run_ref)
+        detail = run_detail(reg, run)
+    if json_:
+        print_json(detail)
+        return
+    duration = ((run.ended or __import__("time").time()) - run.started) if run.started else None
+    gpus = ", ".join(str(g.get("index")) for g in run.gpus) or "-"
+    print_fields([
+        ("id", run.id), ("name", run.name or "-"), ("kind", run.kind), ("task", run.task),
+        ("dataset", run.dataset or "-"), ("state", run.state.value), ("reason", run.reason or "-"),
+        ("exit", "-" if run.exit_code is None and run.signal is None
+         else f"code {run.exit_code}" + (f", signal {run.signal}" if run.signal else "")),
+        ("step", _progress(run)), ("loss", fmt_num(run.latest_loss)),
+        ("best", f"{run.best_metric_name}={fmt_num(run.best_metric_value)}" if run.best_metric_name else "-"),
+        ("gpus", f"{gpus} on {run.host or '-'} x{run.nnodes} node(s)"),
+        ("created", fmt_time(run.created)), ("started", fmt_time(run.started)),
+        ("ended", fmt_time(run.ended)), ("duration", fmt_duration(duration)),
+        ("attempts", len(detail["attempts"])), ("tags", ", ".join(map(str, run.tags)) or "-"),
+        ("run dir", run.run_dir), ("notes", run.notes or "-"),
+    ])
+    latest = detail["latest_eval"]
+    if latest:
+        print_table(["METRIC", "VALUE"], [(k, fmt_num(v)) for k, v in latest["metrics"].items()],
+                    title=f"eval {latest['split']} @ step {latest['step']}")
+
+
+def register(app: typer.Typer) -> None:
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(group)
+    app.add_typer(group, name="runs")
