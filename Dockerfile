@@ -1,7 +1,8 @@
 # clpbert on a current CUDA runtime. Build:  docker build -t clpbert .
 # Run (NCCL needs shared memory; --ipc=host or a large --shm-size):
 #   docker run --gpus all --ipc=host -v clpbert-home:/data/clpbert -v /path/to/videos:/data/videos clpbert tui
-FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04
+# The torch wheels bring their own CUDA/cuDNN user-space libraries; the base supplies the driver glue.
+FROM nvidia/cuda:13.0.0-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -12,9 +13,10 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-# Python, and the ffmpeg libraries decord and PyAV decode with.
+# Python, and ffmpeg: the tool for transcoding source videos, and the libraries decord links against
+# where it is built from source (the x86_64 decord and PyAV wheels bundle their own copies).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev ffmpeg libgl1 ca-certificates \
+    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev ffmpeg ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --gid 1000 clpbert \

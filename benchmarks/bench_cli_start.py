@@ -70,5 +70,16 @@ def main() -> None:
     print(json.dumps(summary))
 
 
+def run(quick: bool = False) -> list[dict]:
+    """Rows for `python -m benchmarks`: `clpbert --help` against importing typer alone."""
+    from benchmarks.harness import main_summary, row
+
+    s = main_summary(main, ["--runs", "3" if quick else "10"], via_sys_argv=True)
+    typer_, help_ = s["results"]["python -c 'import typer'"], s["results"]["clpbert --help"]
+    return [row("cli_start", "clpbert --help, best wall (baseline: python -c 'import typer')", "s",
+                typer_["best_s"], help_["best_s"], better="lower", goal_value=s["target_s"],
+                note=f"clpbert adds {s['help_minus_typer_ms']:.1f} ms (median) over importing typer")]
+
+
 if __name__ == "__main__":
     main()

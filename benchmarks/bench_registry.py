@@ -148,5 +148,20 @@ def main() -> None:
     print(json.dumps({"bench": "registry", **results}))
 
 
+def run(quick: bool = False) -> list[dict]:
+    """Rows for `python -m benchmarks`: ingest against raw sqlite3; listing and downsampling times."""
+    from benchmarks.harness import main_summary, row
+
+    argv = ["--points", "20000", "--runs", "1000", "--series", "100000"] if quick else []
+    s = main_summary(main, argv, via_sys_argv=True)
+    i, li, d = s["ingest"], s["list"], s["downsample"]
+    return [row("registry", f"metric ingest {i['points']:,} pts: add_metrics vs raw sqlite3", "points/s",
+                i["baseline_pts_s"], i["candidate_pts_s"], goal_value=100_000),
+            row("registry", f"list_runs over {li['runs']:,} runs (all rows)", "s", None, li["all"]["s"],
+                better="lower", goal_value=0.3),
+            row("registry", f"metric_series of {d['points']:,} points to ~1000", "s", None,
+                d["series_1k_s"], better="lower", goal_value=0.2)]
+
+
 if __name__ == "__main__":
     main()

@@ -192,6 +192,8 @@ class RuntimeConfig:
     """Also checkpoint every N steps (0 = at every validation and at the end)."""
     time_limit_s: float = 0
     """Stop training (and evaluate, checkpoint) after this many seconds (0 = no limit)."""
+    resume: bool = True
+    """Continue from RUN_DIR/checkpoints/latest.json when it exists (a restarted run resumes)."""
 
 
 @dataclass
@@ -318,9 +320,9 @@ def _preset_demo() -> RunConfig:
                             vocab_size=256, max_position_embeddings=64, max_grid_size=16,
                             classifier_hidden=256)
     cfg.task = TaskConfig(name="demo", head="qa", num_labels=32, score_agg_func="mean")
-    cfg.data = DataConfig(dataset="demo", max_txt_len=16, max_img_size=128, fps=2, num_frm=2,
+    cfg.data = DataConfig(dataset="demo", max_txt_len=16, max_img_size=128, fps=2, num_frm=1,
                           train_n_clips=1, inference_n_clips=1, batch_size=32, inference_batch_size=64,
-                          num_workers=0, pin_memory=False)
+                          max_n_example_per_group=4, num_workers=0, pin_memory=False)
     cfg.optim = OptimConfig(lr=1e-3, cnn_lr=1e-3, weight_decay=1e-2, cnn_weight_decay=1e-2,
                             warmup_ratio=0.05, grad_norm=1.0, epochs=20)
     cfg.eval = EvalConfig(num_valid=5, min_valid_steps=10, metric="acc", keep_last=1)
@@ -549,7 +551,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("pretrain", "finetune", "eval"),
     "model.cnn_norm": ("frozen_bn", "bn"),
     "task.head": ("pretrain", "qa", "mc", "retrieval"),
-    "task.loss_type": ("ce", "bce", "rank"),
+    "task.loss_type": ("ce", "bce"),
     "task.score_agg_func": ("mean", "max", "lse"),
     "data.frm_sampling_strategy": ("rand", "uniform", "middle", "start"),
     "optim.lr_schedule": ("linear", "constant"),
