@@ -1,7 +1,8 @@
 """The `clpbert` command: the Typer app, its global options, and the user-error edge.
 
-Command groups live in one module each and are listed in COMMAND_MODULES; each module exposes
-`register(app)`. To add a group, write the module and append its name to the list.
+Command groups live in one module each and are listed in COMMANDS with their one-line help; each
+module exposes `register(app)` and is imported only when its command runs (LazyGroup), so
+`clpbert --help` builds no command module at all. To add a command, write the module and add a line.
 
 Startup must stay fast (`clpbert --help` <= 0.15 s): command modules import only typer and the
 standard library at their top; SQLAlchemy, torch, rich, textual... are imported inside commands.
@@ -13,23 +14,73 @@ string annotation at startup (see `_resolve_annotations`).
 import importlib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-COMMAND_MODULES = [
-    "cli.doctor",
-    "cli.locate",
-    "cli.datasets",
-    "cli.ckpts",
-    "cli.runs",
-    "cli.config_cmd",
-    "cli.download",
-    "cli.tui",
-    "cli.run",
-    "cli.demo",
-    "cli.gpus",
-]
+# name -> (module exposing `register(app)`, the one-line help `clpbert --help` shows).
+# Modules are imported only when their command runs, so `clpbert --help` imports none of them;
+# tests/cli/test_app.py checks that each line here matches the command's own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("cli.doctor", "Check Python, torch/CUDA, the NVIDIA driver, video/LMDB libraries, the "
+                             "registry and disk."),
+    "locate": ("cli.locate", "Print the paths clpbert uses (CLPBERT_HOME, registry URL, runs, caches, "
+                             "weights, datasets)."),
+    "datasets": ("cli.datasets", "Prepared datasets (txt_db + vis_db) in the registry."),
+    "ckpts": ("cli.ckpts", "Checkpoints (pretrained, converted, trained weights)."),
+    "runs": ("cli.runs", "Runs: list, inspect (and manage) experiments."),
+    "config": ("cli.config_cmd", "Run configurations: presets, files, overrides."),
+    "download": ("cli.download", "Download pretrained weights (pretrained | bert-base-uncased | "
+                                 "grid-feat-r50 | all)."),
+    "tui": ("cli.tui", "Open the terminal UI: live runs, GPU utilization, loss curves and per-task eval "
+                       "tables."),
+    "run": ("cli.run", "Start a run: pretrain, finetune or eval (KIND) of a task."),
+    "demo": ("cli.demo", "Generate the synthetic demo dataset (coloured shapes; video QA), train a small "
+                         "ClipBERT on it through the real launcher (supervisor -> torchrun, CPU/gloo "
+                         "without GPUs), show live progress and finish with the eval table (accuracy "
+                         "overall and per question type)."),
+    "gpus": ("cli.gpus", "Show the GPUs (utilization, memory, power, temperature, SM clock) and their "
+                         "processes, with the clpbert run each process belongs to."),
+    "predict": ("cli.predict", "Predict with a trained checkpoint on your own files."),
+}
+COMMAND_MODULES = [module for module, _ in COMMANDS.values()]
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists commands from COMMANDS, imports a command's module on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*self.commands, *(name for name in COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, _shorten(text, limit)) for name, (_, text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 3, 10)].rsplit(" ", 1)[0] + "..."
+
+
+def load_command(name: str) -> Any:
+    """Import one command module and build its click command (what `clpbert NAME` runs)."""
+    import typer.main
+
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    importlib.import_module(COMMANDS[name][0]).register(sub)
+    _resolve_annotations(sub)
+    command = typer.main.get_command(sub)
+    if isinstance(command, TyperGroup) and name in command.commands:
+        return command.commands[name]
+    command.name = name
+    return command
 
 app = typer.Typer(
     name="clpbert",
@@ -38,6 +89,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -68,10 +120,6 @@ def _global(
         os.environ["CLPBERT_DB_URL"] = db
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
-
-
 def _resolve_annotations(typer_app: typer.Typer) -> None:
     """Evaluate string annotations (`from __future__ import annotations`) once per command.
 
@@ -92,8 +140,6 @@ def _resolve_annotations(typer_app: typer.Typer) -> None:
         if group_info.typer_instance is not None:
             _resolve_annotations(group_info.typer_instance)
 
-
-_resolve_annotations(app)
 
 
 def _registry_error(exc: BaseException) -> str | None:

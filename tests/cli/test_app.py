@@ -129,3 +129,20 @@ def test_engine_never_imports_typer_or_textual():
             if re.match(r"\s*(import|from)\s+(typer|textual)\b", line):
                 offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_top_level_help_lines_match_each_commands_own_help() -> None:
+    """COMMANDS keeps a copy of each command's one-line help so `--help` imports no command module."""
+    from cli.app import COMMANDS, load_command
+
+    for name, (_, text) in COMMANDS.items():
+        assert load_command(name).get_short_help_str(10_000) == text, f"update COMMANDS[{name!r}] in cli/app.py"
+
+
+def test_help_imports_no_command_module() -> None:
+    code = ("import sys, cli.app\n"
+            "try:\n    cli.app.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "from cli.app import COMMAND_MODULES\n"
+            "print(sorted(m for m in COMMAND_MODULES if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
