@@ -136,7 +136,8 @@ def test_top_level_help_lines_match_each_commands_own_help() -> None:
     from cli.app import COMMANDS, load_command
 
     for name, (_, text) in COMMANDS.items():
-        assert load_command(name).get_short_help_str(10_000) == text, f"update COMMANDS[{name!r}] in cli/app.py"
+        help_line = load_command(name).get_short_help_str(10_000)
+        assert help_line == text, f"update COMMANDS[{name!r}] in cli/app.py"
 
 
 def test_help_imports_no_command_module() -> None:
