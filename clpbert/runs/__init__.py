@@ -1,0 +1,6 @@
+"""The run manager: launching, supervising, queueing on GPUs and ingesting a run's events.
+
+`launch.py` builds the torchrun command, `supervisor.py` is the one detached process per run,
+`scheduler.py` the GPU reservation ledger, `ingest.py` turns events.jsonl into registry rows,
+`reconcile.py` marks runs whose supervisor vanished, `service.py` is what the CLI/TUI call.
+"""

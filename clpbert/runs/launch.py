@@ -1,0 +1,164 @@
+"""The trainer's command line and environment: torchrun argv, per-run env, and Slurm scripts.
+
+One place builds the torchrun command, so a local run, a multi-node run (`--nnodes --node-rank
+--rdzv-endpoint`, torchrun's static rendezvous) and a Slurm job (`srun` on each node) run exactly
+the same trainer:
+
+    python -m torch.distributed.run --nproc-per-node K [topology] -m clpbert.train --config CFG [--resume]
+
+A single-node run uses `--standalone` (a private rendezvous on a free port), so several runs can
+share a machine without fighting over port 29500.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from clpbert.errors import UserError
+from clpbert.runs.gpu_spec import GpuRef
+
+DEFAULT_RDZV_PORT = 29500
+TRAINER_MODULE_ENV = "CLPBERT_TRAINER_MODULE"
+"""Development hook: run another module than clpbert.train under torchrun (same argv)."""
+_ENDPOINT = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How many nodes take part and how they meet (torchrun's rendezvous)."""
+
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+    """HOST:PORT of node 0's rendezvous store; needed when nnodes > 1."""
+
+    def __post_init__(self) -> None:
+        if self.nnodes < 1:
+            raise UserError(f"--nnodes {self.nnodes}: must be at least 1")
+        if not 0 <= self.node_rank < self.nnodes:
+            raise UserError(f"--node-rank {self.node_rank}: must be in 0..{self.nnodes - 1} for --nnodes "
+                            f"{self.nnodes}")
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise UserError(f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT (node 0's address, "
+                            f"e.g. node0:{DEFAULT_RDZV_PORT})")
+        if self.rdzv_endpoint and not _ENDPOINT.match(self.rdzv_endpoint):
+            raise UserError(f"--rdzv-endpoint {self.rdzv_endpoint!r}: expected HOST:PORT, e.g. "
+                            f"node0:{DEFAULT_RDZV_PORT}")
+
+    @property
+    def multi_node(self) -> bool:
+        return self.nnodes > 1 or self.rdzv_endpoint is not None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"nnodes": self.nnodes, "node_rank": self.node_rank, "rdzv_endpoint": self.rdzv_endpoint}
+
+
+def nproc_per_node(gpus: Sequence[GpuRef]) -> int:
+    """One process per GPU; one process for a CPU run."""
+    return max(1, len(gpus))
+
+
+def trainer_command(config_path: str | os.PathLike[str], nproc: int, topology: Topology = Topology(),
+                    resume: bool = False, python: str | None = None) -> list[str]:
+    """The torchrun argv that starts the trainer on this node."""
+    argv = [python or sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc)]
+    if topology.multi_node:
+        argv += ["--nnodes", str(topology.nnodes), "--node-rank", str(topology.node_rank),
+                 "--rdzv-backend", "static", "--rdzv-endpoint", str(topology.rdzv_endpoint)]
+    else:
+        argv += ["--standalone", "--nnodes", "1"]
+    argv += ["-m", os.environ.get(TRAINER_MODULE_ENV) or "clpbert.train", "--config", str(config_path)]
+    if resume:
+        argv.append("--resume")
+    return argv
+
+
+def trainer_env(base: Mapping[str, str], gpus: Sequence[GpuRef], run_id: str, attempt: int) -> dict[str, str]:
+    """The trainer's environment: only the run's GPUs are visible, in PCI bus order.
+
+    A CPU run gets CUDA_VISIBLE_DEVICES="" so it can never touch a GPU by accident.
+    """
+    env = dict(base)
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(g.uuid or str(g.index) for g in gpus)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["CLPBERT_RUN_ID"] = run_id
+    env["CLPBERT_ATTEMPT"] = str(attempt)
+    env.pop("TORCHELASTIC_RUN_ID", None)  # a run started from inside another torchrun is still its own
+    return env
+
+
+def supervisor_command(run_id: str, python: str | None = None) -> list[str]:
+    return [python or sys.executable, "-m", "clpbert.runs.supervisor", run_id]
+
+
+# ------------------------------------------------------------------------------------------
+# Slurm
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    nnodes: int = 1
+    gpus_per_node: int = 0
+    partition: str | None = None
+    time_limit: str | None = None
+    """sbatch --time, e.g. 24:00:00."""
+    account: str | None = None
+    cpus_per_node: int | None = None
+    port: int = DEFAULT_RDZV_PORT
+
+
+def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, opts: SlurmOptions,
+                 resume: bool = False, python: str | None = None) -> str:
+    """An sbatch script running the same torchrun command on every node (one srun task per node).
+
+    Node 0's hostname is the rendezvous endpoint; each node's rank is its $SLURM_NODEID, read
+    on that node (the command is single-quoted for `bash -c`). `CLPBERT_PYTHON` overrides the
+    interpreter (e.g. a different venv path on the compute nodes).
+    """
+    if opts.nnodes < 1:
+        raise UserError(f"--nnodes {opts.nnodes}: must be at least 1")
+    nproc = max(1, opts.gpus_per_node)
+    py = python or sys.executable
+    train = trainer_command(config_path, nproc, resume=resume, python="PYTHON")
+    tail = train[train.index("-m", 2):]  # "-m clpbert.train --config ... [--resume]"
+    inner = " ".join([
+        '"$CLPBERT_PYTHON"', "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+        "--nnodes", '"$SLURM_NNODES"', "--node-rank", '"$SLURM_NODEID"',
+        "--rdzv-backend", "static", "--rdzv-endpoint", '"$RDZV_HOST:$RDZV_PORT"',
+        *(shlex.quote(a) for a in tail)])
+    lines = ["#!/bin/bash",
+             f"#SBATCH --job-name=clpbert-{run_name or run_id}",
+             f"#SBATCH --nodes={opts.nnodes}",
+             "#SBATCH --ntasks-per-node=1"]
+    if opts.gpus_per_node:
+        lines.append(f"#SBATCH --gpus-per-node={opts.gpus_per_node}")
+    if opts.cpus_per_node:
+        lines.append(f"#SBATCH --cpus-per-task={opts.cpus_per_node}")
+    if opts.partition:
+        lines.append(f"#SBATCH --partition={opts.partition}")
+    if opts.account:
+        lines.append(f"#SBATCH --account={opts.account}")
+    if opts.time_limit:
+        lines.append(f"#SBATCH --time={opts.time_limit}")
+    lines += [f"#SBATCH --output={run_dir / 'logs' / 'slurm-%j.out'}",
+              "",
+              f"# clpbert run {run_id}: the same trainer command on each node, rendezvous on node 0.",
+              "set -euo pipefail",
+              f"export CLPBERT_PYTHON=\"${{CLPBERT_PYTHON:-{py}}}\"",
+              "export CUDA_DEVICE_ORDER=PCI_BUS_ID",
+              "export PYTHONUNBUFFERED=1",
+              f"export CLPBERT_RUN_ID={shlex.quote(run_id)}",
+              'export RDZV_HOST="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+              f'export RDZV_PORT="${{RDZV_PORT:-{opts.port}}}"',
+              f"mkdir -p {shlex.quote(str(run_dir / 'logs'))}",
+              f"srun --kill-on-bad-exit=1 --ntasks-per-node=1 bash -c {shlex.quote('exec ' + inner)}",
+              ""]
+    return "\n".join(lines)

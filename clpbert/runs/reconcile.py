@@ -1,0 +1,83 @@
+"""No run stays `running` after its processes died: mark runs whose supervisor is gone as `lost`.
+
+Called at every CLI/TUI start that touches runs. Cheap: one indexed query for runs in a
+non-final state on this host; a process check (pid + create time, psutil) only for those.
+
+A supervisor is gone when its pid no longer exists, belongs to a newer process (create time
+differs), or is a zombie. Its run becomes `lost` with the reason, its GPU reservations are
+released, its open attempt is closed, and a trainer that outlived it gets SIGTERM (it
+checkpoints and exits; PDEATHSIG normally did that already). Runs on other hosts (or under
+Slurm) cannot be judged from here and are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from clpbert.errors import NotFoundError
+from clpbert.runs import procs
+from clpbert.runs.scheduler import LAUNCH_FILE
+
+ACTIVE = ("queued", "starting", "running", "stopping")
+NEVER_STARTED_AFTER_S = 60.0
+"""A run with no supervisor pid this long after creation is lost (the launcher died)."""
+
+
+def _launched_at(run: Any) -> float:
+    """When the current attempt was asked for (RUN_DIR/launch.json; a resume rewrites it)."""
+    try:
+        return float(json.loads((Path(run.run_dir) / LAUNCH_FILE).read_text())["created"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return run.created
+
+
+def _why_gone(run: Any) -> str | None:
+    """Why the run's supervisor is not running (None = it is)."""
+    if run.supervisor_pid is None:
+        if time.time() - max(run.created, _launched_at(run)) > NEVER_STARTED_AFTER_S:
+            return "its supervisor never started (the launching command died?)"
+        return None
+    ident = procs.ProcessId(run.supervisor_pid, run.supervisor_create_time or 0.0)
+    if ident.alive():
+        return None
+    return f"its supervisor (pid {run.supervisor_pid}) disappeared while the run was {run.state}"
+
+
+def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
+    """Mark one run `lost` if its supervisor is gone; True when it was marked."""
+    host = host or socket.gethostname()
+    if str(run.state) not in ACTIVE or run.host != host:
+        return False
+    why = _why_gone(run)
+    if why is None:
+        return False
+    trainer = procs.recorded(Path(run.run_dir), "trainer") if run.run_dir else None
+    tp = trainer.process() if trainer else None
+    if tp is not None:
+        procs.signal_group(tp.pid, signal.SIGTERM)
+        why += f"; its trainer (pid {tp.pid}) was still running and got SIGTERM"
+    if not reg.set_run_state(run.id, "lost", reason=why, only_from=[str(run.state)]):
+        return False  # it changed state meanwhile (e.g. the supervisor finished just now)
+    reg.release_gpus(run.id)
+    with contextlib.suppress(NotFoundError):
+        attempts = reg.list_attempts(run.id)
+        if attempts and attempts[-1].ended is None:
+            reg.end_attempt(run.id, "lost", number=attempts[-1].number, reason=why)
+    return True
+
+
+def reconcile(reg: Any, host: str | None = None) -> list[str]:
+    """Reconcile every active run of this host; the ids marked lost."""
+    host = host or socket.gethostname()
+    marked = []
+    for run in reg.list_runs(state=list(ACTIVE)):
+        with contextlib.suppress(NotFoundError):
+            if reconcile_run(reg, run, host):
+                marked.append(run.id)
+    return marked

@@ -1,0 +1,237 @@
+"""`clpbert run`, `clpbert gpus` and `clpbert runs stop|kill|resume|rm|logs|compare|export` as a user
+types them (subprocesses, private CLPBERT_HOME, fake NVML where GPUs are needed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
+        "model.classifier_hidden=32", "model.cnn_width=8", "data.max_img_size=64", "data.batch_size=4",
+        "data.max_eval_examples=8", "runtime.log_every=1"]
+
+
+def cli(home: Path, *args: str, fake_nvml: str | None = None, timeout: float = 120,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLPBERT_HOME": str(home)}
+    env.pop("CLPBERT_DB_URL", None)
+    env.pop("CLPBERT_FAKE_NVML", None)
+    if fake_nvml:
+        env["CLPBERT_FAKE_NVML"] = fake_nvml
+    return subprocess.run([sys.executable, "-m", "cli.app", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=timeout, input=stdin)
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def inproc(clpbert_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run `clpbert ARGS` in this process (same entry point and error edge, no interpreter start)."""
+    from cli.app import main
+
+    def call(*args: str, fake_nvml: str | None = None) -> Result:
+        if fake_nvml:
+            monkeypatch.setenv("CLPBERT_FAKE_NVML", fake_nvml)
+        else:
+            monkeypatch.delenv("CLPBERT_FAKE_NVML", raising=False)
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call
+
+
+def one_line_error(res: Result | subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("clpbert: error: "), res.stderr
+    for n in needles:
+        assert n in lines[0]
+
+
+# ------------------------------------------------------------------------------------ gpus
+
+
+def test_gpus_json_without_a_driver_is_valid_json_and_exit_0(clpbert_home: Path, inproc) -> None:
+    real = cli(clpbert_home, "gpus", "--json")  # a real process; this machine has no NVIDIA driver
+    assert real.returncode == 0
+    data = json.loads(real.stdout)
+    if data["driver"] is None:
+        assert data["gpus"] == [] and data["reason"]
+    fake = inproc("gpus", "--json", fake_nvml="no-driver")
+    assert fake.returncode == 0 and json.loads(fake.stdout)["driver"] is None
+    human = inproc("gpus", fake_nvml="no-driver")
+    assert human.returncode == 0 and "No GPU available" in human.stderr and human.stdout == ""
+
+
+def test_gpus_lists_fake_gpus_with_na_fields(inproc) -> None:
+    res = inproc("gpus", "--json", fake_nvml="unsupported-field")
+    data = json.loads(res.stdout)
+    assert [g["index"] for g in data["gpus"]] == [0, 1]
+    assert data["gpus"][0]["power_w"] is None and data["gpus"][0]["na"]["power_w"]
+    table = inproc("gpus", fake_nvml="8-gpus-busy")
+    assert table.returncode == 0 and "H100" in table.stdout and "40007" in table.stdout
+
+
+# ------------------------------------------------------------------------------------ run: errors
+
+
+def test_user_mistakes_are_one_line_exit_2_and_create_nothing(inproc) -> None:
+    one_line_error(inproc("run", "finetune", "--task", "demo", "--dataset", "nope"),
+                   "unknown dataset 'nope'")
+    one_line_error(inproc("run", "train", "--task", "demo"), "unknown run kind")
+    one_line_error(inproc("run", "finetune", "--task", "msrvtt_qa"), "needs data")
+    one_line_error(inproc("run", "finetune", "--task", "nope"), "unknown task")
+    reg_ds = ["--task", "msrvtt_qa", "--set", "data.txt_db=/x"]
+    one_line_error(inproc("run", "finetune", *reg_ds, "--gpus", "5", fake_nvml="2-gpus-idle"),
+                   "there is no GPU 5")
+    one_line_error(inproc("run", "finetune", *reg_ds, "--gpus", "1,1", fake_nvml="2-gpus-idle"),
+                   "listed twice")
+    one_line_error(inproc("run", "finetune", *reg_ds, "--gpus", "0", fake_nvml="no-driver"),
+                   "leave out --gpus")
+    one_line_error(inproc("run", "finetune", *reg_ds, "--nnodes", "2"), "--rdzv-endpoint")
+    listed = inproc("runs", "list", "--json")
+    assert json.loads(listed.stdout) == []
+
+
+def test_slurm_writes_the_script_and_registers_the_run(inproc) -> None:
+    res = inproc("run", "finetune", "--task", "msrvtt_qa", "--set", "data.txt_db=/x", "--slurm",
+              "--nnodes", "4", "--gpus-per-node", "8", "--partition", "a100", "--json")
+    assert res.returncode == 0, res.stderr
+    run = json.loads(res.stdout)
+    script = Path(run["run_dir"]) / "job.sbatch"
+    text = script.read_text()
+    assert "#SBATCH --nodes=4" in text and "#SBATCH --partition=a100" in text
+    assert "--nproc-per-node 8" in text and str(Path(run["run_dir"]) / "config.yaml") in text
+    assert run["state"] == "queued" and f"sbatch {script}" in run["reason"]
+    # not supervised here: reconcile leaves it alone, stop points at Slurm
+    assert json.loads(inproc("runs", "show", run["id"], "--json").stdout)["state"] == "queued"
+    one_line_error(inproc("runs", "stop", run["id"]), "scancel")
+
+
+# ------------------------------------------------------------------------------------ run: real
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from clpbert.data.demo import generate_demo_dataset
+
+    return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_train=24, n_val=8, workers=0)
+
+
+def _kill_tree(run_id: str) -> None:
+    """Teardown: nothing of the run may outlive a failing test."""
+    from clpbert.registry import open_registry
+    from clpbert.runs import procs
+
+    with open_registry() as reg:
+        run = reg.get_run(run_id) if reg.list_runs(text=run_id) else None
+        active = ("queued", "starting", "running", "stopping")
+        if run is not None and run.supervisor_pid and run.state in active:
+            procs.kill_tree(run.supervisor_pid)
+
+
+@pytest.mark.slow
+def test_run_json_then_kill_logs_resume_refusal_and_rm(tiny_demo: Path, inproc, request) -> None:
+    from clpbert.registry import open_registry
+    from clpbert.runs.service import register_dataset_dir
+
+    with open_registry() as reg:
+        register_dataset_dir(reg, "tiny", tiny_demo)
+    sets = [x for s in [*TINY, "optim.max_steps=500"] for x in ("--set", s)]
+    res = inproc("run", "finetune", "--task", "demo", "--dataset", "tiny", *sets, "--name", "k1",
+              "--tag", "t", "--json")
+    assert res.returncode == 0, res.stderr
+    run = json.loads(res.stdout)
+    request.addfinalizer(lambda: _kill_tree(run["id"]))
+    assert (run["name"], run["state"], run["tags"]) == ("k1", "queued", ["t"])
+    config = (Path(run["run_dir"]) / "config.yaml").read_text()
+    assert "dataset: tiny" in config and "device: cpu" in config
+    deadline = time.monotonic() + 120
+    while json.loads(inproc("runs", "show", "k1", "--json").stdout)["state"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    one_line_error(inproc("runs", "rm", "k1", "--yes"), "stop it first or pass --force")
+    killed = inproc("runs", "kill", "k1", "--json")
+    assert killed.returncode == 0, killed.stderr
+    assert json.loads(killed.stdout)["state"] == "killed"
+    one_line_error(inproc("runs", "kill", "k1"), "already killed")
+    logs = inproc("runs", "logs", run["id"], "--supervisor")
+    assert "state starting" in logs.stdout and "state killed" in logs.stdout
+    # killed before its first checkpoint: resume says why it cannot
+    one_line_error(inproc("runs", "resume", "k1"), "no checkpoint")
+    rm = inproc("runs", "rm", run["id"], "--yes")
+    assert rm.returncode == 0, rm.stderr
+    assert not Path(run["run_dir"]).exists()
+    assert json.loads(inproc("runs", "list", "--json").stdout) == []
+
+
+# ------------------------------------------------------------------------------------ compare/export
+
+
+@pytest.fixture
+def two_runs(clpbert_home: Path, tmp_path: Path):
+    from clpbert.config import preset
+    from clpbert.registry import open_registry
+    from clpbert.runs.ingest import Ingestor
+
+    ids = []
+    with open_registry() as reg:
+        for i, lr in enumerate((1e-3, 3e-4)):
+            cfg = preset("demo")
+            cfg.optim.lr = lr
+            d = tmp_path / f"r{i}"
+            d.mkdir()
+            events = [{"event": "start", "step": 0, "total_steps": 20, "attempt": 1, "time": 1.0}]
+            events += [{"event": "train", "step": s, "time": 1.0 + s, "metrics": {"loss": 2.0 / s + i}}
+                       for s in (5, 10)]
+            events += [{"event": "eval", "step": 10, "split": "val", "time": 12.0,
+                        "metrics": {"acc": 0.5 + i / 10, "acc/color": 0.9}}]
+            (d / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+            run = reg.create_run("finetune", "demo", name=f"r{i}", config=cfg.to_dict(), run_dir=d)
+            Ingestor(reg, run.id, d, metric="acc").poll()
+            reg.set_run_state(run.id, "finished")
+            ids.append(run.id)
+    return clpbert_home, ids
+
+
+def test_compare_shows_config_differences_and_final_metrics(two_runs, inproc) -> None:
+    _, ids = two_runs
+    data = json.loads(inproc("runs", "compare", *ids, "--json").stdout)
+    assert data["config"] == {"optim.lr": [1e-3, 3e-4]}
+    assert data["metrics"]["val/acc"] == [0.5, 0.6]
+    assert data["metrics"]["train/loss"] == [0.2, 1.2]
+    table = inproc("runs", "compare", *ids)
+    assert "optim.lr" in table.stdout and "val/acc" in table.stdout
+    one_line_error(inproc("runs", "compare", ids[0]), "at least two")
+
+
+def test_export_csv_and_json(two_runs, tmp_path: Path, inproc) -> None:
+    _, ids = two_runs
+    rows = list(csv.DictReader(io.StringIO(inproc("runs", "export", ids[0]).stdout)))
+    assert [(r["kind"], r["name"], r["step"]) for r in rows] == [
+        ("metric", "train/loss", "5"), ("metric", "train/loss", "10"), ("metric", "val/acc", "10"),
+        ("metric", "val/acc/color", "10"), ("eval", "acc", "10"), ("eval", "acc/color", "10")]
+    out = tmp_path / "x.json"
+    res = inproc("runs", "export", *ids, "--format", "json", "--what", "evals", "-o", str(out))
+    assert res.returncode == 0
+    data = json.loads(out.read_text())
+    assert [r["id"] for r in data["runs"]] == ids and "metrics" not in data["runs"][0]
+    assert data["runs"][1]["evals"][0]["metrics"]["acc"] == 0.6
