@@ -1,0 +1,283 @@
+"""TUI scale: first paint and per-refresh time of the runs screen on 10 000 runs / 1 000 000 points.
+
+    python -m benchmarks.bench_tui [--runs 10000] [--points 1000000] [--repeats 20] [--rebuild]
+
+Both sides run headless (App.run_test) on the same registry, in the same process:
+
+  baseline   a plain Textual DataTable holding every run (10 000 rows x 8 columns), filled from
+             one `list_runs()`; a refresh re-reads every run and refills the table.
+  candidate  the clpbert app's runs screen: the virtualised RunsTable (count_runs + one windowed
+             list_runs, only visible lines rendered); a refresh re-reads the window.
+
+"First paint" is from constructing the app to the first full frame with rows in it; "refresh" is
+from asking for new data to the repainted frame. It also times opening the run detail screen on
+the longest run (half the points) and one incremental refresh there after 10 new points.
+The registry is built once under .bench/tui/ (through the registry API) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / ".bench" / "tui"
+SIZE = (160, 50)
+STATES = ("finished",) * 6 + ("failed", "killed", "running", "queued")
+TASKS = ("msrvtt_qa", "msrvtt_ret", "tgif_qa_action", "didemo_ret", "demo", "pretrain")
+
+
+def build_registry(home: Path, n_runs: int, n_points: int) -> str:
+    """n_runs runs; half the points on one long run, the rest spread over the others. Returns the long run."""
+    from clpbert.registry import open_registry
+
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    os.environ["CLPBERT_HOME"] = str(home)
+    rng = random.Random(0)
+    t0 = time.perf_counter()
+    with open_registry() as reg:
+        ids = []
+        for i in range(n_runs):
+            name = f"run-{i:05d}-{rng.randrange(16**6):06x}"
+            run = reg.create_run("finetune", TASKS[i % len(TASKS)], name=name,
+                                 state=STATES[i % len(STATES)], total_steps=10_000, dataset="demo",
+                                 gpus=[(i % 8, None)])
+            ids.append(run.id)
+        long_run = ids[0]
+        long_points = n_points // 2
+        now = time.time()
+        batch = []
+        for s in range(long_points // 2):
+            batch += [(s, "train/loss", 3.0 / (1 + s / 1000) + rng.random() * 0.1, now - long_points + s),
+                      (s, "train/lr", 5e-5 * (1 - s / long_points), now - long_points + s)]
+            if len(batch) >= 100_000:
+                reg.add_metrics(long_run, batch)
+                batch = []
+        if batch:
+            reg.add_metrics(long_run, batch)
+        per_run = max(1, (n_points - long_points) // max(1, n_runs - 1))
+        for run_id in ids[1:]:
+            reg.add_metrics(run_id, [(s * 10, "train/loss", 2.0 / (1 + s), now) for s in range(per_run)])
+    print(f"built registry: {n_runs} runs, {n_points} points in {time.perf_counter() - t0:.1f}s",
+          file=sys.stderr)
+    return long_run
+
+
+def ensure_registry(n_runs: int, n_points: int, rebuild: bool) -> tuple[Path, str]:
+    home = BENCH_DIR / f"home-{n_runs}-{n_points}"
+    marker = home / "bench.json"
+    if rebuild or not marker.exists():
+        long_run = build_registry(home, n_runs, n_points)
+        marker.write_text(json.dumps({"long_run": long_run}))
+    os.environ["CLPBERT_HOME"] = str(home)
+    return home, json.loads(marker.read_text())["long_run"]
+
+
+class FrameClock:
+    """Notes when the app hands a rendered frame to the driver (headless drivers then drop it).
+
+    Mixed into both apps, so "painted" means the same thing on each side: the first frame
+    produced after the condition the caller waits for became true.
+    """
+
+    frames = 0
+
+    def _display(self, screen, renderable) -> None:  # type: ignore[no-untyped-def]
+        if renderable is not None:
+            self.frames += 1
+        super()._display(screen, renderable)  # type: ignore[misc]
+
+
+async def next_frame(app, after: int, ready) -> None:  # type: ignore[no-untyped-def]
+    """Wait for a frame numbered > after that was produced while ready() held."""
+    while True:
+        if ready():
+            mark = app.frames
+            while app.frames <= max(mark, after):
+                await asyncio.sleep(0.0005)
+            return
+        await asyncio.sleep(0.0005)
+
+
+def touch_visible_run(data) -> None:  # type: ignore[no-untyped-def]
+    """New progress on the newest run (the top row), as a live run's ingest would write."""
+    run = data.registry.list_runs(limit=1)[0]
+    data.registry.update_run(run.id, step=run.step + 1, latest_loss=(run.latest_loss or 1.0) * 0.999)
+
+
+# -- baseline: a plain DataTable with every run --------------------------------------------------
+
+
+def baseline_app(data):  # type: ignore[no-untyped-def]
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from tui import formatting as fmt
+
+    def rows():  # type: ignore[no-untyped-def]
+        runs = data.registry.list_runs(limit=None)
+        return [(r.id, r.name, r.task, str(r.state), fmt.progress(r.step, r.total_steps),
+                 fmt.number(r.latest_loss), fmt.number(r.best_metric_value),
+                 fmt.duration(time.time() - r.created))
+                for r in runs]
+
+    class Baseline(FrameClock, App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable(id="t")
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("ID", "Name", "Task", "State", "Step", "Loss", "Best", "Age")
+            table.add_rows(rows())
+
+        def refill(self) -> None:
+            table = self.query_one(DataTable)
+            table.clear()
+            table.add_rows(rows())
+
+    return Baseline()
+
+
+async def measure_baseline(data, repeats: int) -> tuple[float, list[float], int]:  # type: ignore[no-untyped-def]
+    from textual.widgets import DataTable
+
+    t0 = time.perf_counter()
+    app = baseline_app(data)
+    async with app.run_test(size=SIZE):
+        table = app.query_one(DataTable)
+        await next_frame(app, 0, lambda: table.row_count > 0)
+        first = time.perf_counter() - t0
+        refreshes = []
+        for _ in range(repeats):
+            touch_visible_run(data)
+            t = time.perf_counter()
+            frames = app.frames
+            app.refill()
+            await next_frame(app, frames, lambda: True)
+            refreshes.append(time.perf_counter() - t)
+        n = table.row_count
+    return first, refreshes, n
+
+
+# -- candidate: the clpbert runs screen ---------------------------------------------------------
+
+
+def candidate_app(data):  # type: ignore[no-untyped-def]
+    from tui.app import ClpbertApp
+
+    class Candidate(FrameClock, ClpbertApp):
+        pass
+
+    return Candidate(data, refresh_s=3600)
+
+
+async def measure_candidate(data, repeats: int) -> tuple[float, list[float], int]:  # type: ignore[no-untyped-def]
+    from tui.widgets.runs_table import RunsTable
+
+    t0 = time.perf_counter()
+    app = candidate_app(data)
+    async with app.run_test(size=SIZE):
+        table = app.screen.query_one(RunsTable)
+        await next_frame(app, 0, lambda: table.load_count > 0)
+        first = time.perf_counter() - t0
+        refreshes = []
+        for _ in range(repeats):
+            touch_visible_run(data)
+            t = time.perf_counter()
+            frames, loads = app.frames, table.load_count
+            table.reload()
+            await next_frame(app, frames, lambda loads=loads: table.load_count > loads)
+            refreshes.append(time.perf_counter() - t)
+        total = table.total
+    return first, refreshes, total
+
+
+async def measure_detail(data, run_id: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Open the detail screen of the long run; then add 10 points and time one refresh."""
+    from tui.screens.run_detail import RunDetailScreen
+
+    app = candidate_app(data)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        t0 = time.perf_counter()
+        app.open_run(run_id)
+        await next_frame(app, app.frames, lambda: isinstance(app.screen, RunDetailScreen)
+                         and app.screen.after_metric_id is not None)
+        opened = time.perf_counter() - t0
+        screen = app.screen
+        step = data.registry.get_run(run_id).step
+        data.registry.add_metrics(run_id, [(step + i, "train/loss", 0.5, time.time()) for i in range(1, 11)])
+        before, frames = screen.after_metric_id, app.frames
+        t = time.perf_counter()
+        screen.refresh_data()
+        await next_frame(app, frames, lambda: screen.after_metric_id != before)
+        refresh = time.perf_counter() - t
+    return opened, refresh
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rebuild", action="store_true", help="build the registry again")
+    args = parser.parse_args(argv)
+    os.environ["CLPBERT_FAKE_NVML"] = os.environ.get("CLPBERT_FAKE_NVML", "8-gpus-mixed")
+    _, long_run = ensure_registry(args.runs, args.points, args.rebuild)
+
+    from tui.data import TuiData
+
+    data = TuiData.open()
+    try:
+        base_first, base_refresh, base_rows = asyncio.run(measure_baseline(data, max(3, args.repeats // 4)))
+        cand_first, cand_refresh, cand_rows = asyncio.run(measure_candidate(data, args.repeats))
+        detail_open, detail_refresh = asyncio.run(measure_detail(data, long_run))
+    finally:
+        data.close()
+    base_r, cand_r = statistics.median(base_refresh), statistics.median(cand_refresh)
+    print(f"registry: {args.runs} runs, {args.points} metric points; terminal {SIZE[0]}x{SIZE[1]}")
+    print(f"first paint  baseline DataTable ({base_rows} rows x 8 cols): {base_first * 1000:8.0f} ms")
+    print(f"first paint  clpbert RunsTable ({cand_rows} runs, windowed):   {cand_first * 1000:8.0f} ms   "
+          f"(goal <= 1000 ms)  speed-up x{base_first / cand_first:.1f}")
+    print(f"refresh      baseline (median of {len(base_refresh)}):                {base_r * 1000:8.1f} ms")
+    print(f"refresh      clpbert (median of {len(cand_refresh)}, max {max(cand_refresh) * 1000:.1f} ms):   "
+          f"{cand_r * 1000:8.1f} ms   (goal <= 50 ms)  speed-up x{base_r / cand_r:.1f}")
+    print(f"run detail   open on {args.points // 2} points: {detail_open * 1000:.0f} ms; "
+          f"incremental refresh (+10 points): {detail_refresh * 1000:.1f} ms")
+    print(json.dumps({
+        "bench": "tui", "runs": args.runs, "points": args.points,
+        "baseline_first_paint_s": round(base_first, 4), "candidate_first_paint_s": round(cand_first, 4),
+        "first_paint_ratio": round(base_first / cand_first, 2),
+        "baseline_refresh_s": round(base_r, 5), "candidate_refresh_s": round(cand_r, 5),
+        "refresh_ratio": round(base_r / cand_r, 2),
+        "detail_open_s": round(detail_open, 4), "detail_refresh_s": round(detail_refresh, 5),
+    }))
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Rows for `python -m benchmarks`: the windowed runs screen against a plain DataTable of every run."""
+    from benchmarks.harness import main_summary, row
+
+    argv = ["--runs", "1000", "--points", "100000", "--repeats", "4"] if quick else []
+    s = main_summary(main, argv)
+    scale = f"{s['runs']:,} runs / {s['points']:,} points"
+    return [row("tui", f"runs screen first paint, {scale}", "s", s["baseline_first_paint_s"],
+                s["candidate_first_paint_s"], better="lower", goal_value=1.0),
+            row("tui", f"runs screen refresh, {scale}", "s", s["baseline_refresh_s"],
+                s["candidate_refresh_s"], better="lower", goal_value=0.05),
+            row("tui", f"run detail open on {s['points'] // 2:,} points", "s", None, s["detail_open_s"],
+                better="lower")]
+
+
+if __name__ == "__main__":
+    main()

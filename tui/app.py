@@ -1,0 +1,86 @@
+"""The clpbert Textual app: four top-level screens (modes) over one registry.
+
+    runs (1)  datasets (2)  checkpoints (3)  gpus (4)      run detail / compare / dialogs pushed on top
+
+Every registry and NVML read runs in a thread worker (the screens' `refresh_*` methods); the UI
+thread only formats and paints. `clock` is injectable so tests and snapshots see a fixed "now".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui.data import TuiData
+from tui.screens.checkpoints import CheckpointsScreen
+from tui.screens.datasets import DatasetsScreen
+from tui.screens.gpus import GpusScreen
+from tui.screens.runs import RunsScreen
+
+MODE_KEYS = {"1": "runs", "2": "datasets", "3": "checkpoints", "4": "gpus"}
+
+
+class ClpbertApp(App[None]):
+    """`clpbert tui`."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "clpbert"
+    MODES: ClassVar[dict[str, type[Screen]]] = {  # type: ignore[assignment]
+        "runs": RunsScreen, "datasets": DatasetsScreen, "checkpoints": CheckpointsScreen, "gpus": GpusScreen,
+    }
+    DEFAULT_MODE = "runs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1,question_mark", "help", "Help", key_display="F1/?"),
+        Binding("1", "switch_mode('runs')", "Runs"),
+        Binding("2", "switch_mode('datasets')", "Datasets"),
+        Binding("3", "switch_mode('checkpoints')", "Checkpoints"),
+        Binding("4", "switch_mode('gpus')", "GPUs"),
+        Binding("ctrl+t", "toggle_dark", "Light/dark"),
+    ]
+
+    def __init__(self, data: TuiData | None = None, *, clock: Callable[[], float] = time.time,
+                 refresh_s: float = 1.0, start_run: str | None = None) -> None:
+        super().__init__()
+        self.data = data if data is not None else TuiData.open()
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self.start_run = start_run
+
+    def on_mount(self) -> None:
+        if self.start_run:
+            self.open_run(self.start_run)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def open_run(self, run_id: str) -> None:
+        from tui.screens.run_detail import RunDetailScreen
+
+        self.push_screen(RunDetailScreen(run_id))
+
+    def compare_runs(self, run_ids: list[str]) -> None:
+        from tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(run_ids))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for key, mode in MODE_KEYS.items():
+            yield SystemCommand(f"Go to {mode}", f"Show the {mode} screen (key {key})",
+                                lambda mode=mode: self.switch_mode(mode))
+        yield SystemCommand("Light/dark theme", "Toggle between textual-light and textual-dark",
+                            self.action_toggle_dark)
+        yield SystemCommand("Help", "Every key of this screen", self.action_help)

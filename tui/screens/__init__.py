@@ -1,0 +1,1 @@
+"""Screens of the clpbert TUI, one per module."""

@@ -1,0 +1,271 @@
+"""One run: live curves, its GPUs, eval table, log tail and resolved config, in tabs.
+
+The refresh worker asks the registry only for what is new: metric rows with an id above the last
+one seen (`metrics_since`), evals after the last eval id, and the run row itself. The first load
+takes each metric's downsampled series instead, so a run with millions of points opens fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, SelectionList, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from clpbert.gpu.readings import GpuSnapshot
+from tui import formatting as fmt
+from tui.data import DetailUpdate, RunInfo
+from tui.widgets.eval_table import EvalTable
+from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.log_view import LogView
+from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
+
+TABS = ("curves", "gpus", "evals", "log", "config")
+
+
+class RunDetailScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("p", "tab('curves')", "Curves"),
+        Binding("g", "tab('gpus')", "GPUs"),
+        Binding("e", "tab('evals')", "Evals"),
+        Binding("t", "tab('log')", "Log tail"),
+        Binding("y", "tab('config')", "Config"),
+        Binding("l", "log_scale", "Log scale"),
+        Binding("f", "follow", "Follow log"),
+        Binding("s", "stop", "Stop"),
+        Binding("k", "kill", "Kill"),
+        Binding("r", "resume", "Resume"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.store = MetricStore(max_points=1000)
+        self.info: RunInfo | None = None
+        self.after_metric_id: int | None = None
+        self.after_eval_id: int | None = None
+        self.selected: list[str] | None = None
+        self.log_scale = False
+        self._summary_markup = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="run-summary")
+        with TabbedContent(id="run-tabs", initial="curves"):
+            with TabPane("Curves", id="curves"), Horizontal():
+                yield SelectionList[str](id="metric-select")
+                with Vertical(id="plots"):
+                    yield LossPlot(self.store, "loss", id="loss-plot")
+                    yield LossPlot(self.store, "learning rate", id="lr-plot")
+            with TabPane("GPUs", id="gpus"):
+                yield VerticalScroll(Label("", id="gpu-note"), id="gpu-panels")
+            with TabPane("Evals", id="evals"):
+                yield EvalTable(id="eval-table")
+            with TabPane("Log", id="log"):
+                yield LogView(id="log-view")  # its path comes with the run row (read in a worker)
+            with TabPane("Config", id="config"), VerticalScroll():
+                yield Static("", id="config-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"run {self.run_id}"
+        self.refresh_data()
+        self.set_interval(self.app.refresh_s, self._tick)
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.refresh_data()
+
+    def action_refresh(self) -> None:
+        self.refresh_data()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="run-detail")
+    def refresh_data(self) -> None:
+        """First call: the run, downsampled series, evals, config. Later: only what is new."""
+        data = self.app.data
+        update = data.detail_update(self.run_id, self.after_metric_id, self.after_eval_id,
+                                    max_points=self.store.max_points)
+        snapshot = data.gpu_snapshot() if update.info is not None and update.info.gpus else None
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._apply, update, snapshot)
+
+    def _apply(self, update: DetailUpdate, snapshot: GpuSnapshot | None) -> None:
+        first = self.after_metric_id is None
+        if update.info is None:
+            self.query_one("#run-summary", Static).update(Text(f"run {self.run_id} not found", style="red"))
+            return
+        self.info = update.info
+        summary = self._summary(update.info)
+        if summary.markup != self._summary_markup:
+            self._summary_markup = summary.markup
+            self.query_one("#run-summary", Static).update(summary)
+        for name, points in update.series.items():
+            self.store.extend(name, points)
+        self.after_metric_id = update.after_metric_id
+        self.after_eval_id = update.after_eval_id
+        if first:
+            self._init_selection()
+            self.query_one("#config-text", Static).update(
+                Syntax(update.info.config_yaml, "yaml", theme="ansi_dark", background_color="default"))
+            self._build_gpu_panels(update.info)
+            self.query_one(LogView).set_path(Path(update.info.run_dir) / "logs" / "train.log")
+        elif update.series:
+            self._add_new_metric_names()
+        if first:
+            self._replot()
+        elif update.series:
+            self._replot(changed=set(update.series))
+        if update.evals:
+            self.query_one(EvalTable).add_evals(update.evals)
+        self._update_gpus(update, snapshot)
+
+    def _summary(self, info: RunInfo) -> Text:
+        now = self.app.clock()
+        live = info.state in fmt.LIVE_STATES
+        eta = fmt.eta(info.step, info.total_steps, info.started, now) if live else None
+        best = "-" if info.best_value is None else f"{info.best_name} {fmt.number(info.best_value)}"
+        text = Text.assemble(
+            (f"{info.name} ", "bold"), (f"({info.id}) ", "dim"), (info.state, fmt.state_style(info.state)),
+            f"   task {info.task}   dataset {info.dataset or '-'}"
+            f"   step {fmt.progress(info.step, info.total_steps)}   ETA {fmt.duration(eta)}"
+            f"   best {best}   loss {fmt.number(info.latest_loss)}",
+        )
+        gpus = ", ".join(str(g.get("index", "?")) for g in info.gpus) or "CPU"
+        started = "-" if info.started is None else fmt.duration(now - info.started) + " ago"
+        host = "this host" if info.on_this_host else info.host or "-"
+        text.append(f"\nGPUs {gpus}   started {started}   host {host}   dir {fmt.short_path(info.run_dir)}")
+        if info.reason:
+            text.append(f"\nreason: {info.reason}", style="yellow")
+        return text
+
+    # -- curves -------------------------------------------------------------------------------
+
+    def _metric_names(self) -> list[str]:
+        return [n for n in self.store.names() if not is_lr(n)]
+
+    def _init_selection(self) -> None:
+        names = self._metric_names()
+        chosen = default_selection(names) or names[:1]
+        self.selected = chosen
+        select = self.query_one("#metric-select", SelectionList)
+        select.clear_options()
+        select.add_options([(n, n, n in chosen) for n in names])
+
+    def _add_new_metric_names(self) -> None:
+        select = self.query_one("#metric-select", SelectionList)
+        known = {select.get_option_at_index(i).value for i in range(select.option_count)}
+        new = [n for n in self._metric_names() if n not in known]
+        if new:
+            select.add_options([(n, n, False) for n in new])
+
+    @on(SelectionList.SelectedChanged, "#metric-select")
+    def _selection_changed(self, event: SelectionList.SelectedChanged) -> None:
+        self.selected = list(event.selection_list.selected)
+        self._replot()
+
+    def _replot(self, changed: set[str] | None = None) -> None:
+        """Redraw the plots showing a changed series (all of them when `changed` is None)."""
+        lrs = [n for n in self.store.names() if is_lr(n)]
+        plots = (("#loss-plot", self.selected or [], self.log_scale), ("#lr-plot", lrs, None))
+        for plot_id, names, log in plots:
+            if changed is None or changed & set(names):
+                self.query_one(plot_id, LossPlot).show(names, log)
+
+    def action_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
+        self._replot()
+
+    # -- GPUs ---------------------------------------------------------------------------------
+
+    def _build_gpu_panels(self, info: RunInfo) -> None:
+        container = self.query_one("#gpu-panels", VerticalScroll)
+        note = self.query_one("#gpu-note", Label)
+        if not info.gpus:
+            note.update("This run uses no GPU (CPU run).")
+            return
+        note.display = False
+        container.mount_all(GpuPanel(int(g.get("index", i)), id=f"gpu-panel-{i}")
+                            for i, g in enumerate(info.gpus))
+
+    def _update_gpus(self, update: DetailUpdate, snapshot: GpuSnapshot | None) -> None:
+        """Live NVML readings when the run is live on this host; else its last registry sample."""
+        if self.info is None:
+            return
+        live = self.info.state in fmt.LIVE_STATES and self.info.on_this_host
+        for i, gpu in enumerate(self.info.gpus):
+            panels = self.query(f"#gpu-panel-{i}")
+            if not panels:
+                continue
+            panel = panels.first(GpuPanel)
+            reading, reason = None, ""
+            if live and snapshot is not None:
+                reading = (snapshot.by_uuid(gpu["uuid"]) if gpu.get("uuid") else None) or \
+                    snapshot.by_index(int(gpu.get("index", -1)))
+                reason = snapshot.reason or "this GPU is not in the NVML list"
+            if reading is None:
+                reading = update.last_samples.get(gpu.get("uuid") or "")
+                if reading is None and not reason:
+                    reason = ("run is not live on this host; no GPU sample recorded"
+                              if not live else "no NVML reading")
+            if update.gpu_history.get(gpu.get("uuid") or "") and not panel.temps:
+                temps, utils = update.gpu_history[gpu["uuid"]]
+                panel.seed_history(temps, utils)
+            panel.update_reading(reading, missing_reason=reason)
+
+    # -- other tabs ---------------------------------------------------------------------------
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_follow(self) -> None:
+        log = self.query_one(LogView)
+        log.follow = not log.follow
+        self.notify(f"follow log: {'on' if log.follow else 'off'}")
+
+    def _run_action(self, verb: str, allowed: tuple[str, ...]) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if self.info is None or self.info.state not in allowed:
+            self.notify(f"cannot {verb} a run that is {self.info.state if self.info else 'unknown'}",
+                        severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._act(verb)
+
+        if verb == "resume":
+            self._act(verb)
+        else:
+            question = f"{verb.capitalize()} run {self.info.name}?"
+            self.app.push_screen(ConfirmScreen(question, yes=verb.capitalize()), answered)
+
+    @work(thread=True, group="run-actions")
+    def _act(self, verb: str) -> None:
+        try:
+            getattr(self.app.data, f"{verb}_run")(self.run_id)
+            self.app.call_from_thread(self.notify, f"{verb}: {self.run_id}")
+        except Exception as e:  # shown, never crashes the UI
+            self.app.call_from_thread(self.notify, f"{verb} failed: {e}", severity="error")
+        self.app.call_from_thread(self.refresh_data)
+
+    def action_stop(self) -> None:
+        self._run_action("stop", ("queued", "starting", "running"))
+
+    def action_kill(self) -> None:
+        self._run_action("kill", fmt.LIVE_STATES)
+
+    def action_resume(self) -> None:
+        self._run_action("resume", fmt.RESUMABLE_STATES)
