@@ -1,0 +1,175 @@
+"""`clpbert predict`: task predictions on your own videos, images and text.
+
+Module top imports only typer and the standard library; the engine (clpbert.predict) is imported
+inside the command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+HELP = """Predict with a trained checkpoint on your own files.
+
+--ckpt takes a weights file, a registered checkpoint name, or a run id (its best checkpoint, else
+the latest). The run's saved config decides frame size, frames, clips and clip aggregation, so
+predictions match how the model was evaluated. --task picks what to predict (default: the
+checkpoint's task):
+
+  QA (msrvtt_qa, tgif_qa_frameqa, demo):  --question TEXT  -> top-k answers per video
+  multiple choice (tgif_qa_action, tgif_qa_transition, msrvtt_mc):  --options "A|B|C" [--question]
+  retrieval (msrvtt_ret, didemo_ret, anet_ret):  --query TEXT ranks the videos;
+      --caption TEXT (repeatable) ranks the captions for each video
+  image-text (pretrain):  --caption TEXT -> ITM score per (image/video, caption)
+
+CNN features are cached on disk by file content (CLPBERT_HOME/cache/features), so asking another
+question about the same folder only runs the transformer. Unreadable files are reported on stderr
+(one line each) and skipped.
+"""
+
+
+def predict(
+    ckpt: Annotated[str, typer.Option("--ckpt", help="Weights file, registered checkpoint, or run id.")],
+    task: Annotated[str | None, typer.Option("--task", help="What to predict (default: the checkpoint's "
+                                             "task).")] = None,
+    video: Annotated[list[str] | None, typer.Option("--video", help="Video file or directory (repeatable; "
+                                                    "mp4, webm, gif, ...).")] = None,
+    image: Annotated[list[str] | None, typer.Option("--image", help="Image file or directory (repeatable; "
+                                                    "jpg, png).")] = None,
+    question: Annotated[list[str] | None, typer.Option("--question", help="A question (repeatable).")] = None,
+    options: Annotated[str | None, typer.Option("--options", help='Multiple-choice options, "A|B|C".')] \
+            = None,
+    query: Annotated[list[str] | None, typer.Option("--query", help="Retrieval: rank the inputs for this "
+                                                    "text (repeatable).")] = None,
+    caption: Annotated[list[str] | None, typer.Option("--caption", help="A caption to score against every "
+                                                      "input (repeatable).")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Answers (QA) / results (retrieval) shown.")]
+    = 5,
+    gpus: Annotated[str | None, typer.Option("--gpus", help="GPU index (0 -> cuda:0, bf16); default: CPU.")]
+    = None,
+    tokenizer: Annotated[str | None, typer.Option("--tokenizer", help="Tokenizer directory (default: the "
+                                                  "run's dataset's).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Videos per CNN batch.")]
+    = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write cached features.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (data only).")] = False,
+) -> None:
+    # decord prints its own C++ error lines for corrupt files; the PyAV readers give the same frames
+    os.environ.setdefault("CLPBERT_VIDEO_BACKENDS", "sparse,pyav")
+    from cli.output import diag, print_json
+    from clpbert.errors import UserError
+    from clpbert.predict import Predictor, describe, mode_of, resolve_device, resolve_source, split_options
+
+    inputs = [*(video or []), *(image or [])]
+    if not inputs:
+        raise UserError("no inputs: pass --video FILE|DIR and/or --image FILE")
+    device = resolve_device(gpus)
+    source = resolve_source(ckpt, task=task, tokenizer=tokenizer)
+    task = task or source.cfg.task.name
+    mode_of(task)
+    for note in source.notes:
+        diag(f"clpbert: note: {note}")
+    predictor = Predictor(source, device=device, cache=not no_cache, batch_size=batch_size)
+    mode = predictor.check_task(task)
+    questions, queries, captions = list(question or []), list(query or []), list(caption or [])
+    info = describe(source)
+    info["task"] = task
+
+    if mode == "qa":
+        result = predictor.qa(inputs, questions, top_k=top_k)
+        data = result.to_dict()
+    elif mode == "mc":
+        if not options:
+            raise UserError(f'--task {task} needs --options "A|B|C..."')
+        result = predictor.multiple_choice(inputs, split_options(options), " ".join(questions))
+        data = result.to_dict()
+    elif mode == "retrieval":
+        if not (queries or captions):
+            raise UserError("retrieval needs --query TEXT (rank the videos) or --caption TEXT "
+                            "(rank captions)")
+        texts = queries + captions
+        result = predictor.retrieval(inputs, texts)
+        data = _retrieval_dict(result, len(queries), top_k)
+    else:
+        result = predictor.itm(inputs, captions)
+        data = result.to_dict()
+
+    for err in result.errors:
+        diag(f"clpbert: skipped {err.path}: {err.error}")
+    stats = predictor.stats
+    cache = predictor.cache.stats if predictor.cache is not None else None
+    hits = cache.hits if cache else 0
+    info["stats"] = {"videos": stats.cnn_videos + hits, "cnn_videos": stats.cnn_videos, "cache_hits": hits,
+                     "pairs": stats.pairs}
+    n_ok = len(inputs) and _n_ok(data)
+    if as_json:
+        print_json({**info, **data})
+    else:
+        _print_tables(mode, data, info)
+    if not n_ok and result.errors:
+        raise UserError(f"none of the inputs could be used ({len(result.errors)} skipped, see above)")
+
+
+def _n_ok(data: dict) -> int:
+    return len(data.get("predictions") or data.get("videos") or [])
+
+
+def _retrieval_dict(result, n_queries: int, top_k: int) -> dict:
+    """Queries rank the videos; captions are ranked per video. Full matrix included for scripts."""
+    from dataclasses import asdict
+
+    rankings = []
+    for i, text in enumerate(result.texts[:n_queries]):
+        rankings.append({"query": text, "ranking": [{"path": p, "score": s}
+                                                    for p, s in result.rank_videos(i)]})
+    per_video = []
+    if n_queries < len(result.texts):
+        for j, path in enumerate(result.paths):
+            ranked = [(t, s) for t, s in result.rank_texts(j) if result.texts.index(t) >= n_queries]
+            per_video.append({"path": path, "captions": [{"caption": t, "score": s} for t, s in ranked]})
+    return {"rankings": rankings, "videos": per_video or [{"path": p} for p in result.paths],
+            "texts": result.texts, "paths": result.paths, "scores": result.scores.tolist(),
+            "errors": [asdict(e) for e in result.errors], "top_k": top_k}
+
+
+def _print_tables(mode: str, data: dict, info: dict) -> None:
+    from cli.output import diag, print_table
+
+    diag(f"model: {info['checkpoint']} ({info['task']}, config from {info['config_from']}); "
+         f"{info['stats']['cnn_videos']} videos through the CNN, {info['stats']['cache_hits']} from cache")
+    if mode == "qa":
+        rows = []
+        for p in data["predictions"]:
+            answers = ", ".join(f"{a['answer']} {a['prob']:.1%}" for a in p["answers"])
+            rows.append((p["path"], p["question"], answers))
+        print_table(["INPUT", "QUESTION", "ANSWERS (top-k)"], rows, empty="no predictions")
+    elif mode == "mc":
+        rows = [(p["path"], p["options"][p["choice"]],
+                 ", ".join(f"{o} {s:.3f}" for o, s in zip(p["options"], p["scores"], strict=True)))
+                for p in data["predictions"]]
+        print_table(["INPUT", "CHOICE", "SCORES"], rows, empty="no predictions")
+    elif mode == "retrieval":
+        k = data["top_k"]
+        for r in data["rankings"]:
+            print_table(["RANK", "INPUT", "SCORE"],
+                        [(i + 1, x["path"], f"{x['score']:.4f}") for i, x in enumerate(r["ranking"][:k])],
+                        title=f"query: {r['query']}", empty="no inputs")
+        for v in data["videos"]:
+            if "captions" in v:
+                print_table(["RANK", "CAPTION", "SCORE"],
+                            [(i + 1, x["caption"], f"{x['score']:.4f}")
+                             for i, x in enumerate(v["captions"][:k])],
+                            title=f"input: {v['path']}")
+    else:
+        rows = [(p["path"], p["caption"], f"{p['score']:.4f}") for p in data["predictions"]]
+        print_table(["INPUT", "CAPTION", "ITM SCORE"], rows, empty="no predictions")
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the main app (called by cli/app.py)."""
+    app.command("predict", help=HELP)(predict)

@@ -1,0 +1,56 @@
+"""`clpbert predict` end to end in a subprocess: --json on stdout, one stderr line per bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(args, home, timeout=300):
+    env = {**os.environ, "CLPBERT_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env.pop("CLPBERT_DB_URL", None)
+    return subprocess.run([sys.executable, "-m", "cli.app", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_predict_json_end_to_end(qa_run, demo_data, tmp_path):
+    run_dir, _ = qa_run
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i in range(2):
+        shutil.copy(demo_data / "videos" / f"demo_val_{i:05d}.mp4", folder)
+    (folder / "zz_broken.webm").write_bytes(b"not a video at all")
+    args = ["predict", "--ckpt", str(run_dir / "checkpoints" / "best.pt"), "--task", "demo", "--video",
+            str(folder), "--question", "what color is the shape?", "--top-k", "3", "--json"]
+    proc = _cli(args, tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["task"] == "demo" and data["sampling"]["L"] == 128
+    assert [os.path.basename(p["path"]) for p in data["predictions"]] == ["demo_val_00000.mp4",
+                                                                         "demo_val_00001.mp4"]
+    assert all(len(p["answers"]) == 3 for p in data["predictions"])
+    probs = [a["prob"] for a in data["predictions"][0]["answers"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    assert len(data["errors"]) == 1 and data["errors"][0]["path"].endswith("zz_broken.webm")
+    bad_lines = [line for line in proc.stderr.splitlines() if "zz_broken.webm" in line]
+    assert len(bad_lines) == 1
+    # the second call reads every feature from the on-disk cache
+    again = _cli(args, tmp_path / "home")
+    stats = json.loads(again.stdout)["stats"]
+    assert stats["cnn_videos"] == 0 and stats["cache_hits"] == 2
+
+
+def test_predict_user_errors_are_one_line(tmp_path):
+    proc = _cli(["predict", "--ckpt", str(tmp_path / "nope.pt"), "--video", str(tmp_path)], tmp_path / "home")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "nope.pt" in proc.stderr
+    assert "Traceback" not in proc.stderr
