@@ -512,11 +512,9 @@ def save_config(cfg: RunConfig, path: str | os.PathLike[str]) -> None:
     """Write YAML atomically (temp file + rename), so a reader never sees half a config."""
     import yaml
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    os.replace(tmp, p)
+    from clpbert.fileio import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def dump_yaml(cfg: RunConfig) -> str:

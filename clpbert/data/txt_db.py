@@ -35,41 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from clpbert.errors import UserError
+from clpbert.fileio import atomic_write_text
 
 ANS2LABEL = "ans2label.json"
 META = "meta.json"
 SPLIT_SUFFIX = ".jsonl"
 
 _FIX = "build it with `clpbert datasets prepare NAME` or point data.txt_db at an existing txt_db"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the complete new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class TxtDB:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from clpbert.fileio import fsync_dir
+
 CHUNK = 1 << 20
 USER_AGENT = "clpbert-download/0.1"
 
@@ -185,15 +187,6 @@ def _finish(dest: Path, hasher: hashlib._Hash, received: int, sha256: str, size:
         meta_path.unlink()
     fsync_dir(dest.parent)
     return Fetched(dest, digest, received, resumed_from)
-
-
-def fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _attempt(url: str, dest: Path, sha256: str, size: int, timeout: float, progress: Progress,

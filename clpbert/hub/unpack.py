@@ -15,7 +15,8 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from clpbert.hub.download import CHUNK, SourceError, fsync_dir
+from clpbert.fileio import fsync_dir
+from clpbert.hub.download import CHUNK, SourceError
 
 
 class UnsafeArchiveError(SourceError):
