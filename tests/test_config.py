@@ -28,9 +28,11 @@ def test_presets_carry_the_original_hyper_parameters() -> None:
     tgif = C.preset("tgif_qa_action")
     assert (tgif.task.head, tgif.data.max_img_size, tgif.task.score_agg_func) == ("mc", 768, "mean")
     vqa = C.preset("vqa")
-    assert (vqa.optim.lr, vqa.optim.grad_norm, vqa.task.loss_type, vqa.task.num_labels) == (1e-4, 2.0, "bce", 3129)
+    assert (vqa.optim.lr, vqa.optim.grad_norm) == (1e-4, 2.0)
+    assert (vqa.task.loss_type, vqa.task.num_labels) == ("bce", 3129)
     pre = C.preset("pretrain")
-    assert (pre.model.pixel_random_sampling_size, pre.data.max_n_example_per_group, pre.optim.epochs) == (100, 2, 40)
+    assert pre.model.pixel_random_sampling_size == 100
+    assert (pre.data.max_n_example_per_group, pre.optim.epochs) == (2, 40)
     for cfg in (qa, anet, tgif, vqa, pre):
         assert (cfg.optim.eps, cfg.optim.betas, cfg.optim.weight_decay, cfg.optim.warmup_ratio) == (
             1e-6, [0.9, 0.98], 1e-3, 0.1)
@@ -50,11 +52,11 @@ def test_set_overrides_are_type_checked() -> None:
 
 
 def test_unknown_keys_name_the_closest_valid_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="did you mean 'optim.lr'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'optim\.lr'"):
         C.resolve_config("msrvtt_qa", sets=["optim.lrr=1"])
     path = tmp_path / "c.yaml"
     path.write_text("data:\n  max_txt_length: 30\n")
-    with pytest.raises(ConfigError, match="did you mean 'data.max_txt_len'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'data\.max_txt_len'"):
         C.resolve_config("msrvtt_qa", config_file=path)
     with pytest.raises(ConfigError, match="did you mean 'msrvtt_qa'"):
         C.preset("msrvtt_q")

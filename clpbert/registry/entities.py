@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class RunState(str, enum.Enum):
+class RunState(enum.StrEnum):
     """queued → starting → running → stopping → finished | failed | killed | lost."""
 
     QUEUED = "queued"
