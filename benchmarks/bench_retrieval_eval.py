@@ -173,5 +173,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return summary
 
 
+def run(quick: bool = False) -> list[dict]:
+    """Rows for `python -m benchmarks`: the cached-feature matrix against the naive path (CNN per
+    pair); on a GPU the full MSRVTT 1k-A shape with its 3-minute goal, on CPU a small shape."""
+    import torch
+
+    from benchmarks.harness import main_summary, row
+
+    on_gpu = torch.cuda.is_available()
+    argv = (["--size", "full", "--texts", "1000", "--videos", "1000", "--gpus", "0"] if on_gpu
+            else ["--texts", "8" if quick else "32", "--videos", "8" if quick else "32"])
+    s = main_summary(main, argv)
+    shape = f"{s['texts']}x{s['videos']} ({s['size']} model, {s['device']})"
+    rows = [row("retrieval_eval", f"full matrix {shape}: cached features vs CNN per pair", "pairs/s",
+                s["naive_pairs_per_s"], s["cached_pairs_per_s"], goal_ratio=1.0,
+                note=f"max |dP| {s['max_abs_score_diff']:.1e}")]
+    if on_gpu:
+        rows.append(row("retrieval_eval", f"whole 1k-A matrix {shape}", "s", s["naive_matrix_s"],
+                        s["cached_matrix_s"], better="lower", goal_value=180.0))
+    return rows
+
+
 if __name__ == "__main__":
     main()
