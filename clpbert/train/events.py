@@ -1,0 +1,106 @@
+"""RUN_DIR/events.jsonl: the run's durable record (schema in /work/notes/TEAM.md).
+
+Only rank 0 writes; other ranks get a writer whose methods do nothing, so call sites need no
+`if rank == 0`. Each event is one JSON line, flushed at once, so the supervisor tailing the file
+sees it immediately and a crash loses at most the line being written (readers skip a partial
+last line).
+
+Finish statuses: `finished` (normal end, also after runtime.time_limit_s), `failed` (an exception;
+reason = its one-line text) and `stopped` (SIGTERM/SIGINT: the trainer stopped at a step boundary
+and wrote a checkpoint first; reason = the signal name).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+EVENTS_FILE = "events.jsonl"
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null so every line stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return _clean(value.item())
+    return value
+
+
+def previous_attempts(run_dir: str | os.PathLike[str]) -> int:
+    """How many `start` events the file already holds (a resume is a new attempt)."""
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.exists():
+        return 0
+    count = 0
+    with path.open() as f:
+        for line in f:
+            if '"start"' in line:
+                try:
+                    count += json.loads(line).get("event") == "start"
+                except json.JSONDecodeError:
+                    continue
+    return count
+
+
+class EventWriter:
+    """Appends events to RUN_DIR/events.jsonl (enabled on rank 0 only)."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], enabled: bool = True):
+        self.path = Path(run_dir) / EVENTS_FILE
+        self.enabled = enabled
+        self._file = None
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+
+    def write(self, event: str, **fields: Any) -> None:
+        if self._file is None:
+            return
+        record = {"event": event, "time": time.time(), **fields}
+        self._file.write(json.dumps(_clean(record), separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def start(self, step: int, world_size: int, total_steps: int, task: str, attempt: int) -> None:
+        self.write("start", step=step, world_size=world_size, total_steps=total_steps, task=task,
+                   attempt=attempt)
+
+    def train(self, step: int, epoch: int, metrics: dict[str, float]) -> None:
+        self.write("train", step=step, epoch=epoch, metrics=metrics)
+
+    def eval(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        self.write("eval", step=step, split=split, metrics=metrics)
+
+    def checkpoint(self, step: int, path: str, best: bool, metric: dict[str, Any] | None) -> None:
+        self.write("checkpoint", step=step, path=path, best=best, metric=metric)
+
+    def finish(self, step: int, status: str, reason: str | None = None) -> None:
+        self.write("finish", step=step, status=status, reason=reason)
+        if self._file is not None:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_events(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All complete events of a run (a torn last line is skipped)."""
+    path = Path(run_dir) / EVENTS_FILE
+    out = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out

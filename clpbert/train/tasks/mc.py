@@ -1,0 +1,67 @@
+"""Multiple-choice QA: TGIF Action/Transition (trained) and MSRVTT-MC (evaluation only).
+
+TGIF: each option is its own text `question + " " + option`; the head gives one score per
+(text, clip); options are compared with cross-entropy over the 5 scores (spec §1.7, §4.3).
+MSRVTT-MC scores the 5 candidate captions with a *retrieval* model: prediction = argmax over the
+options of softmax(clip-aggregated logits)[:, 1] (spec §4.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from clpbert.config import RunConfig
+from clpbert.model import aggregate_clip_scores, clip_loss, mc_option_logits
+from clpbert.train import metrics
+from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
+
+
+@dataclass
+class MCTask(Task):
+    head: str = "mc"
+    dataset_kind: str = "mc"
+    default_metric: str = "acc"
+    eval_columns: tuple[str, ...] = ("acc",)
+
+    def loss(self, model, batch: dict[str, Any], cfg: RunConfig) -> LossOutput:
+        logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"], batch["repeats"])
+        scores = mc_option_logits(logits, cfg.task.num_options)  # (B, N, options)
+        return LossOutput(clip_loss(scores, batch["labels"], cfg.task.score_agg_func, "ce"))
+
+    @torch.no_grad()
+    def option_scores(self, ctx: EvalContext, batch: dict[str, Any]) -> torch.Tensor:
+        """(B, options) scores; higher = more likely the answer."""
+        with ctx.autocast():
+            logits = ctx.model(batch["frames"], batch["input_ids"], batch["attention_mask"], batch["repeats"])
+        n_opt = ctx.cfg.task.num_options
+        if self.head == "retrieval":  # (B*opts, N, 2) -> P(match)
+            z = aggregate_clip_scores(logits.float(), ctx.cfg.task.score_agg_func)
+            return z.softmax(dim=-1)[:, 1].view(-1, n_opt)
+        return aggregate_clip_scores(mc_option_logits(logits.float(), n_opt), ctx.cfg.task.score_agg_func)
+
+    def evaluate(self, ctx: EvalContext, dataset: Any) -> dict[str, float]:
+        records: list[dict[str, Any]] = []
+        n_opt = ctx.cfg.task.num_options
+        for batch in ctx.batches(dataset):
+            if batch["frames"].shape[0] == 0:
+                continue
+            preds = self.option_scores(ctx, batch).argmax(dim=-1).cpu().tolist()
+            metas = batch["meta"][::n_opt]
+            for meta, pred, label in zip(metas, preds, batch["labels"].tolist(), strict=True):
+                records.append({"uid": meta.get("question_id"), "pred": pred, "label": label,
+                                "type": meta.get("answer_type")})
+        records = metrics.dedup_records(ctx.gather(records))
+        types = [r["type"] for r in records]
+        out = metrics.qa_accuracy([r["pred"] for r in records], [r["label"] for r in records], types)
+        out["acc"] = out["acc"] * len(records) / max(len(dataset), 1)
+        out["n"] = float(len(records))
+        return out
+
+
+register_task(MCTask("tgif_qa_action", description="TGIF-QA repeating action, 5-way multiple choice"))
+register_task(MCTask("tgif_qa_transition", description="TGIF-QA state transition, 5-way multiple choice"))
+register_task(MCTask("msrvtt_mc", head="retrieval", trainable=False,
+                     description="MSRVTT multiple choice, scored with a retrieval model (evaluation only)"))
