@@ -109,9 +109,9 @@ def ret_ckpt(demo_data, tmp_path_factory) -> Path:
 
 def render(seed: int, index: int, out_dir: Path, name: str | None = None) -> tuple[Path, list[dict]]:
     """One fresh demo video (same generator as the dataset, another seed) and its QA records."""
-    from clpbert.data.demo import make_video
+    from clpbert.data.demo import DEFAULT_TYPES, make_video
 
-    vid, mp4, _, _, records = make_video((seed, "val", index, 128, 2.0, 4, 8))
+    vid, mp4, _, _, records = make_video((seed, "val", index, 128, 2.0, 4, 8, DEFAULT_TYPES))
     path = out_dir / f"{name or vid}.mp4"
     path.write_bytes(mp4)
     return path, records

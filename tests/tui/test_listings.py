@@ -16,7 +16,7 @@ async def test_datasets_details_and_verify(make_app, settle, notifications, tui_
         await pilot.press("2")
         await settle(pilot)
         details = str(app.screen.query_one("#listing-details").render())
-        assert "train" in details and "13 examples" in details and "6 examples" in details
+        assert "train" in details and "8 examples" in details and "4 examples" in details
         assert "$CLPBERT_HOME/datasets/demo/txt_db" in details
         await pilot.press("v")
         await settle(pilot)
