@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from clpbert.fileio import atomic_write, fsync_dir
+
 CKPT_DIR = "checkpoints"
 LATEST = "latest.json"
 BEST = "best.pt"
@@ -37,41 +39,10 @@ def step_name(step: int) -> str:
     return f"step_{step:07d}.pt"
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _test_sleep() -> None:
     delay = float(os.environ.get("CLPBERT_TEST_CKPT_SLEEP", "0") or 0)
     if delay > 0:
         time.sleep(delay)
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call write(file) on a temp file next to `path`, fsync, rename over `path`, fsync the dir."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with tmp.open("wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        _test_sleep()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, lambda f: f.write(json.dumps(data).encode()))
 
 
 def save_checkpoint(run_dir: str | os.PathLike[str], step: int, state: dict[str, Any]) -> Path:
@@ -79,8 +50,9 @@ def save_checkpoint(run_dir: str | os.PathLike[str], step: int, state: dict[str,
     ckpt_dir = Path(run_dir) / CKPT_DIR
     path = ckpt_dir / step_name(step)
     state = {**state, "step": step, "version": FORMAT_VERSION}
-    atomic_write_bytes(path, lambda f: torch.save(state, f))
-    atomic_write_json(ckpt_dir / LATEST, {"step": step, "path": path.name})
+    atomic_write(path, lambda f: torch.save(state, f), before_replace=_test_sleep)
+    atomic_write(ckpt_dir / LATEST, lambda f: f.write(json.dumps({"step": step, "path": path.name}).encode()),
+                 before_replace=_test_sleep)
     return path
 
 
@@ -99,7 +71,7 @@ def mark_best(run_dir: str | os.PathLike[str], path: Path) -> Path:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
     os.replace(tmp, best)
-    _fsync_dir(best.parent)
+    fsync_dir(best.parent)
     return best
 
 
