@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.output import fmt_size
+
 HELP = """Download pretrained weights (pretrained | bert-base-uncased | grid-feat-r50 | all).
 
 Each artifact is fetched from its sources in order (original URL, then mirrors), resumed after an
@@ -29,20 +31,11 @@ DEST_HELP = ("Folder for the artifact (with `all`: one sub-folder each). "
 FROM_HELP = "Install from this URL, local file, folder or .tar instead of the manifest's sources."
 
 
-def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def _describe(done: Any) -> str:
     state = "already present" if done.already_present else "installed"
     origin = f", from {done.source}" if done.source else ""
     lines = [f"{done.artifact}: {state} at {done.path}",
-             f"  {_human_size(done.size)}, sha256 {done.sha256[:16]}…{origin}",
+             f"  {fmt_size(done.size)}, sha256 {done.sha256[:16]}…{origin}",
              f"  contents: {done.structure.line()}"]
     if done.resumed_from:
         lines.append(f"  resumed from byte {done.resumed_from}")
