@@ -29,7 +29,9 @@ ANN_HELP = "Annotation file or folder, as the dataset ships it."
 NAME_HELP = "Dataset name to register (TGIF-QA registers NAME-action, NAME-transition, NAME-frameqa)."
 VIDEOS_HELP = "Folder (searched recursively) or tar archive of the videos/images."
 FPS_HELP = "Store JPEG frames sampled at this rate instead of the video files."
-SIDE_HELP = "Frame store: long side at most this many pixels (default: the task's image size)."
+SIDE_HELP = "Frame store / --reencode: long side at most this many pixels (default: the task's image size)."
+REENCODE_HELP = ("Re-encode videos as H.264 made for fast sparse loading (long side <= --max-side, 16-frame "
+                 "GOPs, fast-decode settings; lossy, keeps every frame and its time). GIFs stay as they are.")
 STRICT_HELP = "Missing or undecodable videos are an error (exit 2, nothing registered)."
 DECODE_HELP = "Also decode frames of every referenced video (slower, catches corrupt files)."
 OPT_HELP = "Format option KEY=VALUE, repeatable (e.g. coco_captions: --opt key=file_name)."
@@ -73,6 +75,7 @@ def prepare_cmd(
     frames_fps: Annotated[float | None, typer.Option("--frames-fps", help=FPS_HELP)] = None,
     max_side: Annotated[int | None, typer.Option("--max-side", help=SIDE_HELP)] = None,
     strict: Annotated[bool, typer.Option("--strict", help=STRICT_HELP)] = False,
+    reencode: Annotated[bool, typer.Option("--reencode", help=REENCODE_HELP)] = False,
     opt: Annotated[list[str] | None, typer.Option("--opt", help=OPT_HELP)] = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -82,7 +85,7 @@ def prepare_cmd(
     update, bar = _progress_bar() if videos is not None else (None, None)
     try:
         report = prepare(format, annotations, name, videos=videos, frames_fps=frames_fps, max_side=max_side,
-                         strict=strict, options=_parse_opts(opt or []), progress=update)
+                         strict=strict, options=_parse_opts(opt or []), progress=update, reencode=reencode)
     finally:
         if bar is not None:
             bar.stop()

@@ -41,7 +41,7 @@ from clpbert.data.collate import add_mlm, collate_items, empty_frames
 from clpbert.data.decode import VideoDecodeError, load_frames
 from clpbert.data.sampling import SamplingPlan, plan_sampling
 from clpbert.data.tokenizer import tokenize
-from clpbert.data.transforms import AspectRatioError, resize_pad
+from clpbert.data.transforms import AspectRatioError
 from clpbert.data.txt_db import TxtDB
 from clpbert.data.vis_db import MissingVideoError, VisDB
 from clpbert.errors import UserError
@@ -95,12 +95,12 @@ class VideoLoader:
         n_clips, num_frm, L = self.frame_shape
         try:
             record = self.vis_db.get(key)
+            # decoded, resized (long side L) and zero-padded frame by frame: (N*T, 3, L, L)
             if self.image:
-                frames = load_frames(record, lambda n, fps: [0], device=self.device)  # (1, 3, H, W)
+                frames = load_frames(record, lambda n, fps: [0], device=self.device, size=L)
             else:
                 frames = load_frames(record, lambda n, fps: self.plan.indices(n, fps, rng).reshape(-1),
-                                     device=self.device)  # (N*T, 3, H, W)
-            frames = resize_pad(frames, L)  # (N*T, 3, L, L)
+                                     device=self.device, size=L)
         except (MissingVideoError, VideoDecodeError, AspectRatioError) as e:
             self._skip(key, e)
             return None

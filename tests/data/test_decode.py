@@ -118,3 +118,103 @@ def test_image_record_decodes_to_rgb(tmp_path):
     rec = VisRecord(key="im", kind="container", ext="png", data=tio.encode_png(img).numpy().tobytes())
     out = load_frames(rec, lambda n, fps: [0])
     assert out.shape == (1, 3, 20, 30) and torch.equal(out[0], img)
+
+
+def _frame_store_record(data: bytes, max_side: int) -> VisRecord:
+    from clpbert.data.vis_db import pack_frames_from_video
+
+    jpegs, fps = pack_frames_from_video(data, "mp4", 2.0, max_side)
+    return VisRecord(key="fs", kind="frames", ext="jpg", frames=jpegs, fps=fps)
+
+
+@pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
+@pytest.mark.parametrize("stem", ["bigbuckbunny", "bikes", "tumblr_ndar2w45c51t7jda2o1_250"])
+def test_sized_load_is_resize_pad_of_the_exact_frames(real_videos, stem):
+    """load_frames(size=L) resizes + pads each frame into the output as it is decoded (no full-size
+    stack or gather); it must give the very bytes of resize_pad over the exact frames, for the sparse
+    reader (mp4), the GIF reader and the frame store, down- and upscaling, with repeated indices."""
+    import av
+    import numpy as np
+
+    from clpbert.data.transforms import resize_pad
+
+    path = real_videos[stem]
+    data = path.read_bytes()
+    n = REAL[stem][0]
+    idx = [n - 1, 2, 2, n // 2, n // 3 + 1, n // 2, 0, n - 2]
+    with av.open(str(path)) as c:  # full sequential decode, keeping the frames asked for
+        ref = {i: f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i in idx}
+    exact = torch.from_numpy(np.stack([ref[i] for i in idx])).permute(0, 3, 1, 2)  # (K, 3, H, W)
+    rec = VisRecord(key=stem, kind="container", ext=path.suffix[1:], data=data)
+    for L in (448, 96):
+        want = resize_pad(exact, L)
+        got = load_frames(rec, lambda n_, fps: idx, size=L)
+        assert got.shape == (len(idx), 3, L, L) and got.dtype == torch.uint8 and got.is_contiguous()
+        assert torch.equal(got, want), (stem, L)
+    if stem == "bikes":
+        fs = _frame_store_record(data, 448)
+        pick = lambda n_, fps: [n_ - 1, 0, n_ // 2, 0]  # noqa: E731
+        for L in (448, 160, 640):
+            assert torch.equal(load_frames(fs, pick, size=L), resize_pad(load_frames(fs, pick), L))
+
+
+def test_sized_load_raises_aspect_error_without_a_second_decode(mp4):
+    from clpbert.data.transforms import AspectRatioError
+
+    data = mp4([(200, 10, 10)], size=(320, 48), frames_per_color=4)  # 6.7:1
+    rec = VisRecord(key="wide", kind="container", ext="mp4", data=data)
+    with pytest.raises(AspectRatioError):
+        load_frames(rec, lambda n, fps: [0, n - 1], size=64)
+    assert load_frames(rec, lambda n, fps: [0, n - 1], size=64, max_aspect=None).shape == (2, 3, 64, 64)
+
+
+def test_sparse_reader_skips_unwanted_non_reference_frames(real_videos):
+    """bikes.mp4 has non-reference B-frames: a sparse read must not decode them (skip_frame=NONREF),
+    and what it returns is still bit-exact (test_sparse_reader_is_bit_exact_against_a_full_decode)."""
+    data = real_videos["bikes"].read_bytes()
+    src = open_video(data, "mp4")
+    assert isinstance(src, _SparsePyAVSource)
+    decoded = []
+    cc = src._stream.codec_context
+    real_decode = type(cc).decode
+
+    class Counting:  # wraps the codec context's decode to count the pictures it returns
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def __setattr__(self, name, value):
+            if name == "inner":
+                object.__setattr__(self, name, value)
+            else:
+                setattr(self.inner, name, value)
+
+        def decode(self, pkt=None):
+            out = real_decode(self.inner, pkt)
+            decoded.extend(out)
+            return out
+
+    class Stream:
+        codec_context = Counting(cc)
+
+    src._stream = Stream()
+    wanted = (40, 100, 160)
+    got = dict(src.frames(wanted))
+    assert sorted(got) == list(wanted)
+
+    def is_reference(pkt) -> bool:  # avcC sample: 4-byte length-prefixed NAL units; nal_ref_idc != 0
+        b, i, refs = bytes(pkt), 0, []
+        while i + 4 < len(b):
+            size = int.from_bytes(b[i:i + 4], "big")
+            if b[i + 4] & 31 in (1, 5):  # coded slice (non-IDR / IDR)
+                refs.append((b[i + 4] >> 5) & 3 != 0)
+            i += 4 + size
+        return any(refs)
+
+    wanted_pts = {src._display_pts[i] for i in wanted}
+    fed = [p for start, end in src._runs(wanted_pts) for p in src._packets[start:end + 1]]
+    needed = [p for p in fed if p.pts in wanted_pts or is_reference(p)]
+    assert len(needed) < len(fed)  # the fed GOPs hold unwanted non-reference frames...
+    assert len(decoded) == len(needed)  # ...and exactly those were not decoded

@@ -5,8 +5,10 @@ converters used). A folder is walked recursively; a tar (any compression) is str
 member with nothing extracted to disk, and a member with an absolute path or a `..` component makes
 the whole archive refused (UserError). Values are the untouched container bytes, or with
 `frames_fps` a frame store (JPEG frames at that rate, long side <= `max_side`; images stay
-containers). Packing is resumable: keys already in the vis_db are skipped, and the LMDB commits as
-it goes, so an interrupted run keeps what it packed.
+containers), or with `reencode` an H.264 mp4 shaped for sparse loading (`clpbert.data.transcode`:
+long side <= `max_side`, short GOPs, fast-decode settings; GIFs and images stay as they are).
+Packing is resumable: keys already in the vis_db are skipped, and the LMDB commits as it goes, so an
+interrupted run keeps what it packed.
 
 Videos that no file provides are `missing`; files that cannot be read or decoded are `failed`.
 Neither is fatal here: the caller decides (`--strict`).
@@ -60,7 +62,8 @@ def check_member_name(archive: Path, name: str) -> None:
                         "(re-create it with relative paths)")
 
 
-def _store(writer, key: str, data: bytes, ext: str, frames_fps: float | None, max_side: int) -> None:
+def _store(writer, key: str, data: bytes, ext: str, frames_fps: float | None, max_side: int,
+           reencode: bool = False) -> None:
     from clpbert.data.vis_db import IMAGE_EXTS, normalize_ext, pack_frames_from_video, sniff_ext
 
     ext = normalize_ext(ext)
@@ -71,13 +74,18 @@ def _store(writer, key: str, data: bytes, ext: str, frames_fps: float | None, ma
         if not frames:
             raise ValueError("no frames decoded")
         writer.put_frames(key, frames, used_fps)
+    elif reencode and ext not in IMAGE_EXTS and ext != "gif":  # GIF timing is uneven: kept as is
+        from clpbert.data.transcode import ReencodeSettings, reencode_video
+
+        writer.put_container(key, reencode_video(data, ReencodeSettings(max_side=max_side)), "mp4")
     else:
         writer.put_container(key, data, ext)
 
 
-def _decode_errors(frames_fps: float | None) -> tuple[type[BaseException], ...]:
-    """What a failed file raises; decoding (and its torch import) only happens for a frame store."""
-    if not frames_fps:
+def _decode_errors(decodes: float | bool | None) -> tuple[type[BaseException], ...]:
+    """What a failed file raises; decoding (and its torch import) only happens for a frame store or
+    a re-encode."""
+    if not decodes:
         return (OSError, ValueError)
     from clpbert.data.decode import VideoDecodeError
 
@@ -88,12 +96,13 @@ class _Packer:
     """Settles each needed key once: already present, stored, or failed."""
 
     def __init__(self, writer, keys: Sequence[str], frames_fps: float | None, max_side: int,
-                 progress: Progress | None):
+                 progress: Progress | None, reencode: bool = False):
         self.writer = writer
         self.frames_fps = frames_fps
         self.max_side = max_side
+        self.reencode = reencode
         self.progress = progress
-        self.errors = _decode_errors(frames_fps)
+        self.errors = _decode_errors(frames_fps or reencode)
         self.result = PackResult(needed=len(keys))
         self.pending: dict[str, None] = {}
         for key in keys:
@@ -110,7 +119,7 @@ class _Packer:
 
     def put(self, key: str, data: bytes, ext: str, *, by_stem: bool = False) -> None:
         try:
-            _store(self.writer, key, data, ext, self.frames_fps, self.max_side)
+            _store(self.writer, key, data, ext, self.frames_fps, self.max_side, self.reencode)
         except self.errors as e:
             self.fail(key, str(e).splitlines()[0] if str(e) else type(e).__name__)
             return
@@ -201,7 +210,7 @@ def _pack_tar(packer: _Packer, archive: Path, key_style: str) -> None:
 
 def pack_videos(source: Path, vis_db_path: Path, keys: Iterable[str], *, key_style: str = "stem",
                 frames_fps: float | None = None, max_side: int = 768,
-                progress: Progress | None = None) -> PackResult:
+                progress: Progress | None = None, reencode: bool = False) -> PackResult:
     """Pack the media files for `keys` from a folder or tar into the vis_db at `vis_db_path`."""
     from clpbert.data.vis_db import VisDBWriter
 
@@ -209,7 +218,7 @@ def pack_videos(source: Path, vis_db_path: Path, keys: Iterable[str], *, key_sty
     if not (source.is_dir() or is_tar(source)):
         raise UserError(f"--videos {source}: expected a folder of videos or a tar archive")
     with VisDBWriter(vis_db_path) as writer:
-        packer = _Packer(writer, keys, frames_fps, max_side, progress)
+        packer = _Packer(writer, keys, frames_fps, max_side, progress, reencode)
         if packer.pending:
             if source.is_dir():
                 _pack_folder(packer, source, key_style)

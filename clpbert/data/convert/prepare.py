@@ -204,7 +204,7 @@ def _vis_keys(vis_db: Path) -> list[str]:
 def prepare(fmt: str, annotations: str | os.PathLike[str], name: str, *,
             videos: str | os.PathLike[str] | None = None, frames_fps: float | None = None,
             max_side: int | None = None, strict: bool = False, options: Mapping[str, str] | None = None,
-            progress: Progress | None = None) -> PrepareReport:
+            progress: Progress | None = None, reencode: bool = False) -> PrepareReport:
     """Convert, pack, write and register; see the module docstring for the guarantees."""
     from filelock import FileLock
 
@@ -217,6 +217,10 @@ def prepare(fmt: str, annotations: str | os.PathLike[str], name: str, *,
         raise UserError(f"--frames-fps must be positive, got {frames_fps}")
     if frames_fps is not None and video_path is None:
         raise UserError("--frames-fps needs --videos (it decides how videos are packed)")
+    if reencode and frames_fps is not None:
+        raise UserError("--reencode and --frames-fps are two ways to store videos; pass one of them")
+    if reencode and video_path is None:
+        raise UserError("--reencode needs --videos (it decides how videos are packed)")
     if max_side is not None and max_side < 16:
         raise UserError(f"--max-side must be at least 16 pixels, got {max_side}")
 
@@ -236,7 +240,7 @@ def prepare(fmt: str, annotations: str | os.PathLike[str], name: str, *,
         packed = None
         if video_path is not None:
             packed = pack_videos(video_path, vis_db, all_keys, key_style=conv.key_style,
-                                 frames_fps=frames_fps, max_side=side, progress=progress)
+                                 frames_fps=frames_fps, max_side=side, progress=progress, reencode=reencode)
         absent = _absent_keys(vis_db, all_keys, packed)
         if strict:
             if absent is None:
