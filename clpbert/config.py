@@ -312,26 +312,33 @@ def _preset_demo() -> RunConfig:
     """A small ClipBERT trained from scratch on the synthetic demo data, on CPU, in minutes.
 
     Same code path as the real tasks; only the sizes differ. Tuned with clpbert/data/demo.py so that
-    validation accuracy reaches >= 90 % (colour and count questions) within the demo's budget on
-    2 CPU cores: 128 px frames give a 2x2 grid of visual tokens (one per quadrant of the scene);
-    trainable BatchNorm (`bn`) because frozen/identity norms do not train from scratch here; one
-    frame per clip (the scenes are static up to drift, so T=2 only doubles the CNN cost); all of a
-    video's questions share one CNN pass (max_n_example_per_group); transformer lr 3e-4 with CNN lr
-    1e-3 (a 1e-3 transformer lr left one seed in three stuck at the answer prior). 1500 steps take
-    about 5 minutes on 2 cores; time_limit_s is the safety net: training stops there and still
+    validation accuracy reaches >= 90 % (colour and count questions) on every seed within the demo's
+    budget on 2 CPU cores: 128 px frames give a 2x2 grid of visual tokens (one per quadrant of the
+    scene); trainable BatchNorm (`bn`) because frozen/identity norms do not train from scratch here;
+    one frame per clip (the scenes are static up to drift, so T=2 only doubles the CNN cost); all of a
+    video's questions share one CNN pass (max_n_example_per_group).
+
+    The transformer is wider than the CNN needs (hidden 256) and has no dropout. Measured per seed:
+    at hidden 128 the CNN's grid features already separated the six colours (a linear probe: 85-90 %)
+    while the pooled [CLS] kept only 46 % of it, and training sat at the answer prior of one question
+    type for 300-900 steps depending on the seed; dropout 0.1 alone made count stall, removing it made
+    colour stall on other seeds. At hidden 256 without dropout every seed tried passed 90 % within
+    about 100-300 steps. lr 3e-4 (1e-3 stays at the prior), CNN lr 1e-3. max_steps leaves more than
+    twice that. time_limit_s is the safety net on a slow or busy machine (`clpbert demo` sets it to
+    what is left of its 10-minute budget after generating the data): training stops there and still
     evaluates and checkpoints.
     """
     cfg = RunConfig(kind="finetune")
     cfg.model = ModelConfig(cnn_blocks=[1, 1, 1, 1], cnn_width=16, cnn_norm="bn", cnn_freeze_at=0,
-                            hidden_size=128, num_layers=2, num_heads=4, intermediate_size=256,
+                            hidden_size=256, num_layers=2, num_heads=4, intermediate_size=512,
                             vocab_size=256, max_position_embeddings=64, max_grid_size=16,
-                            classifier_hidden=256)
+                            hidden_dropout=0.0, attention_dropout=0.0, classifier_hidden=512)
     cfg.task = TaskConfig(name="demo", head="qa", num_labels=32, score_agg_func="mean")
     cfg.data = DataConfig(dataset="demo", max_txt_len=16, max_img_size=128, fps=2, num_frm=1,
                           train_n_clips=1, inference_n_clips=1, batch_size=32, inference_batch_size=64,
                           max_n_example_per_group=4, num_workers=0, pin_memory=False)
     cfg.optim = OptimConfig(lr=3e-4, cnn_lr=1e-3, weight_decay=1e-2, cnn_weight_decay=1e-2,
-                            warmup_ratio=0.05, grad_norm=1.0, epochs=30, max_steps=1500)
+                            warmup_ratio=0.05, grad_norm=1.0, epochs=30, max_steps=800)
     cfg.eval = EvalConfig(num_valid=4, min_valid_steps=100, metric="acc", keep_last=1)
     cfg.runtime = RuntimeConfig(channels_last=False, log_every=20, time_limit_s=345)
     return cfg
