@@ -333,6 +333,41 @@ def generate_demo_dataset(out_dir: str | os.PathLike[str], n_train: int = 1500, 
     return out
 
 
+CAPTION_ORDER = ("count", "color", "shape", "location")
+"""Fact order in a caption: "two red square", or "red" for a colour-only dataset."""
+CAPTIONS_DIR = "ret_txt_db"
+
+
+def video_captions(records: list[dict[str, Any]]) -> dict[str, str]:
+    """video id -> a caption made of that video's QA answers in CAPTION_ORDER (one per video)."""
+    facts: dict[str, dict[str, str]] = {}
+    for r in records:
+        facts.setdefault(str(r["video_id"]), {})[str(r["answer_type"])] = str(r["answer"])
+    return {vid: " ".join(f[t] for t in CAPTION_ORDER if t in f) for vid, f in facts.items()}
+
+
+def write_caption_txt_db(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None,
+                         ) -> Path:
+    """A retrieval txt_db (MSRVTT format: `caption`, `clip_name`) over a demo dataset's own videos.
+
+    Captions are the videos' answers (`video_captions`), so every word is in the demo tokenizer and
+    the retrieval data shares vis_db and tokenizer with the QA data: a retrieval run on the same
+    videos can start from a demo QA checkpoint. Written to <dataset_dir>/ret_txt_db unless out_dir.
+    """
+    from clpbert.data.txt_db import TxtDB, TxtDBWriter
+
+    src = TxtDB(Path(dataset_dir) / "txt_db")
+    out = Path(out_dir) if out_dir is not None else Path(dataset_dir) / CAPTIONS_DIR
+    writer = TxtDBWriter(out)
+    for split in src.splits():
+        caps = video_captions(src.read(split))
+        writer.write_split(split, [{"caption": c, "clip_name": vid} for vid, c in caps.items()])
+    types = src.meta().get("answer_types", [])
+    writer.write_meta({"format": "msrvtt_ret", "task": "msrvtt_ret", "generator": "clpbert.data.demo",
+                       "caption_types": [t for t in CAPTION_ORDER if t in types]})
+    return out
+
+
 @contextlib.contextmanager
 def _pool(workers: int | None, n_jobs: int):
     """A spawn-based process pool (no fork after torch's threads start), or None for in-process."""

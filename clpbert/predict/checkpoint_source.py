@@ -7,9 +7,10 @@ RUN_DIR/config.yaml next to `checkpoints/`, else (a released or foreign weights 
 of `--task`. A reference is tried as: an existing file; a run directory; a registered checkpoint
 name/id; a run id/name/prefix (its best.pt, else the newest step file).
 
-QA answer names: a `label_names` list or `ans2label` dict stored in the checkpoint when the
-trainer writes one, else the run's dataset `txt_db/ans2label.json` (found like the trainer finds
-its data: data.txt_db, else the registered/installed dataset).
+QA answer names: the `label_names` list the trainer stores in its checkpoints (or an `ans2label`
+dict), so a checkpoint predicts without its dataset; for older checkpoints, the run's dataset
+`txt_db/ans2label.json` (found like the trainer finds its data: data.txt_db, else the
+registered/installed dataset).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ModelSource:
     run_id: str | None = None
     label_names: list[str] | None = None
     """QA answer names by label index (None: not a QA model or no vocabulary found)."""
+    labels_from: str = ""
+    """Where label_names came from: `checkpoint` or the ans2label.json path read ("" when none)."""
     tokenizer_dir: str = ""
     notes: list[str] = field(default_factory=list)
     """Non-fatal findings worth one stderr line (e.g. answer names not found)."""
@@ -200,10 +203,12 @@ def resolve_source(ref: str, task: str | None = None, tokenizer: str | None = No
     source.tokenizer_dir = tokenizer or tok_dir
     if cfg.task.head == "qa":
         source.label_names = _labels_from_extras(extras)
-        if source.label_names is None and txt_db:
+        source.labels_from = "checkpoint" if source.label_names is not None else ""
+        if source.label_names is None and txt_db:  # checkpoints written before the trainer saved them
             a2l_path = Path(txt_db) / "ans2label.json"
             with contextlib.suppress(OSError, json.JSONDecodeError, ValueError):
                 source.label_names = _names_from_ans2label(json.loads(a2l_path.read_text()))
+                source.labels_from = str(a2l_path)
         if source.label_names is None:
             source.notes.append("answer names not found (no ans2label in the checkpoint or the run's "
                                 "dataset); answers are shown as label indices")

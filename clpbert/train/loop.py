@@ -209,7 +209,19 @@ class Trainer:
             "best_metric": self.best,
             "total_steps": self.total_steps,
             "world_size": self.dist.world_size,
+            "label_names": self._label_names(),
         }
+
+    def _label_names(self) -> list[str] | None:
+        """QA answers by label id (the dataset's ans2label), so `clpbert predict` needs no dataset."""
+        for ds in [*(d for _, d in self.train_sets), *self.eval_sets.values()]:
+            a2l = getattr(ds, "ans2label", None)
+            if a2l:
+                names = [f"<label {i}>" for i in range(max(a2l.values()) + 1)]
+                for answer, i in a2l.items():
+                    names[i] = str(answer)
+                return names
+        return None
 
     @property
     def sources_state(self) -> list[dict[str, Any]]:

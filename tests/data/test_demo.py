@@ -88,3 +88,22 @@ def test_tokenizer_loads_and_knows_every_word(demo_dir: Path):
             assert tok.unk_token_id not in tok(q)["input_ids"], q
     ids, mask = tokenize(tok, ["what color is the shape?"], 16)
     assert ids.shape == (1, 16) and ids[0, 0] == tok.cls_token_id and mask.sum() == 8
+
+
+def test_caption_txt_db_describes_each_video_in_known_words(demo_dir: Path, tmp_path: Path):
+    from clpbert.data.datasets import record_key
+    from clpbert.data.tokenizer import load_tokenizer
+    from clpbert.data.txt_db import TxtDB
+
+    out = demo.write_caption_txt_db(demo_dir, tmp_path / "ret")
+    db, qa = TxtDB(out), TxtDB(demo_dir / "txt_db")
+    assert db.meta()["task"] == "msrvtt_ret" and db.meta()["caption_types"] == ["count", "color"]
+    tok = load_tokenizer(demo_dir / "tokenizer")
+    for split in ("train", "val"):
+        rows = db.read(split)
+        answers = {(r["video_id"], r["answer_type"]): r["answer"] for r in qa.read(split)}
+        assert len(rows) == len({v for v, _ in answers})  # one caption per video
+        for r in rows:
+            vid = record_key(r)
+            assert r["caption"] == f"{answers[vid, 'count']} {answers[vid, 'color']}"
+            assert tok.unk_token_id not in tok(r["caption"])["input_ids"]

@@ -54,3 +54,18 @@ def test_predict_user_errors_are_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope.pt" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helpers):
+    run_dir, _ = ret_run
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    videos = helpers.render_colours(654, folder)
+    path, caption = videos[len(videos) // 2]
+    proc = _cli(["predict", "--ckpt", str(run_dir), "--task", "msrvtt_ret", "--video", str(folder), "--query",
+                 caption, "--json"], tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr
+    (ranking,) = json.loads(proc.stdout)["rankings"]
+    assert ranking["query"] == caption and len(ranking["ranking"]) == len(helpers.COLORS)
+    assert os.path.basename(ranking["ranking"][0]["path"]) == path.name, ranking
