@@ -2,10 +2,10 @@
 
 A file becomes a container `VisRecord` (its bytes + extension) and goes through
 `clpbert.data.decode.load_frames` with the evaluation `SamplingPlan` (`plan_sampling(train=False)`:
-N_test uniform clips, or the single-clip middle/start rule) and `resize_pad`, exactly as a vis_db
-entry of the run's dataset would. Images are a 1-frame video (repeated into every clip, as the
-loader does). Anything unreadable raises `InputError` with a one-line reason; the caller reports it
-and carries on with the other files.
+N_test uniform clips, or the single-clip middle/start rule) and `resize_pad` (fused into decoding),
+exactly as a vis_db entry of the run's dataset would. Images are a 1-frame video (repeated into
+every clip, as the loader does). Anything unreadable raises `InputError` with a one-line reason; the
+caller reports it and carries on with the other files.
 """
 
 from __future__ import annotations
@@ -112,16 +112,17 @@ def content_hash(data: bytes) -> str:
 def load(media: MediaFile, data: bytes, spec: FrameSpec) -> torch.Tensor:
     """uint8 (N, T, 3, L, L) RGB frames of one file, sampled and resized as in evaluation."""
     from clpbert.data.decode import VideoDecodeError, load_frames
-    from clpbert.data.transforms import AspectRatioError, resize_pad
+    from clpbert.data.transforms import AspectRatioError
 
     plan, L = spec.plan, spec.size
     record = VisRecord(key=media.name, kind="container", ext=media.ext, data=data)
     try:
+        # size=L: each frame is resized and padded as it is decoded (== resize_pad on the full frames)
         if spec.image_model:
-            frames = load_frames(record, lambda n, fps: [0])  # (1, 3, H, W)
+            frames = load_frames(record, lambda n, fps: [0], size=L)  # (1, 3, L, L)
         else:
-            frames = load_frames(record, lambda n, fps: plan.indices(n, fps).reshape(-1))  # (N*T, 3, H, W)
-        frames = resize_pad(frames, L)  # (N*T, 3, L, L)
+            pick = lambda n, fps: plan.indices(n, fps).reshape(-1)  # noqa: E731
+            frames = load_frames(record, pick, size=L)  # (N*T, 3, L, L)
     except (VideoDecodeError, AspectRatioError) as e:
         raise InputError(_one_line(e)) from None
     except Exception as e:  # any decoder failure on hostile bytes is this file's problem only
