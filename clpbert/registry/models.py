@@ -78,7 +78,7 @@ class RunRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created: Mapped[float] = mapped_column(Float, index=True)
     started: Mapped[float | None] = mapped_column(Float, nullable=True)
-    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # retention: recently ended
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
     run_dir: Mapped[str] = mapped_column(Text, default="")
@@ -201,3 +201,25 @@ class GpuReservationRow(Base):
     gpu_uuid: Mapped[str | None] = mapped_column(String(100), nullable=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     reserved_at: Mapped[float] = mapped_column(Float)
+
+
+class GpuCompactionRow(Base):
+    """How far a run's GPU samples are compacted (retention.py): every bucket before
+    `compacted_until` holds at most one row per GPU, so a pass starts there and never re-reads."""
+
+    __tablename__ = "gpu_compaction"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    compacted_until: Mapped[float] = mapped_column(Float)
+
+
+class MaintenanceRow(Base):
+    """One periodic registry chore (retention.py: "gpu_samples"). `next_at` is both the rate limit
+    and the claim: a process takes a pass by moving it forward with a compare-and-set.
+    `watermark` and `pass_cutoff` are the chore's progress (for gpu_samples: how far the samples
+    without a run are compacted, and the cutoff of the last complete pass)."""
+
+    __tablename__ = "maintenance"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)
+    watermark: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pass_cutoff: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -83,6 +83,8 @@ GPU samples (any reading may be None = N/A)
     latest_gpu_samples(uuids=None) -> dict[str, GpuSample]    newest sample per GPU uuid
     gpu_series(uuid, *, since=None, until=None, run_id=None, limit=None) -> list[GpuSample]
     prune_gpu_samples(before) -> int                  delete samples older than `before`
+    Retention (1 Hz for a day and while the run is active, then 1-minute buckets; run-less samples
+    go after 30 days) lives in `retention.py`: compact_run(reg, run_id), maybe_compact(reg, ...).
 
 GPU reservations (the scheduler's ledger; one row per (host, GPU))
     reserve_gpus(run_id, gpus, *, host=None) -> list[GpuReservation]

@@ -8,6 +8,11 @@ differs), or is a zombie. Its run becomes `lost` with the reason, its GPU reserv
 released, its open attempt is closed, and a trainer that outlived it gets SIGTERM (it
 checkpoints and exits; PDEATHSIG normally did that already). Runs on other hosts (or under
 Slurm) cannot be judged from here and are left alone.
+
+Being the one call every CLI/TUI start makes, it is also where the registry's periodic GPU sample
+retention pass runs (clpbert.registry.retention.maybe_compact): at most once an hour, and
+time-boxed to RETENTION_BUDGET_S so it never shows in a command's latency (a pass cut short goes
+on a minute later; supervisors run it unboxed when their run ends).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from clpbert.runs.scheduler import LAUNCH_FILE
 ACTIVE = ("queued", "starting", "running", "stopping")
 NEVER_STARTED_AFTER_S = 60.0
 """A run with no supervisor pid this long after creation is lost (the launcher died)."""
+RETENTION_BUDGET_S = 0.05
+"""Seconds of GPU sample compaction a CLI/TUI start may spend (plus one slice), when a pass is due."""
 
 
 def _launched_at(run: Any) -> float:
@@ -80,4 +87,16 @@ def reconcile(reg: Any, host: str | None = None) -> list[str]:
         with contextlib.suppress(NotFoundError):
             if reconcile_run(reg, run, host):
                 marked.append(run.id)
+    _retention(reg)
     return marked
+
+
+def _retention(reg: Any) -> None:
+    """The rate-limited, time-boxed GPU sample retention pass. Best effort: a registry this user
+    may only read, or one locked for longer than the busy timeout, is left for the next start."""
+    from sqlalchemy.exc import DBAPIError
+
+    from clpbert.registry.retention import maybe_compact
+
+    with contextlib.suppress(DBAPIError):
+        maybe_compact(reg, budget_s=RETENTION_BUDGET_S)

@@ -14,7 +14,9 @@ create time in the Run row (reconcile compares both), and then, single-threaded,
    group (torchrun forwards it; the trainer checkpoints at a step boundary), SIGKILL to the whole
    tree after the grace period; a kill request SIGKILLs the tree at once;
 5. when torchrun exits, kills any leftover descendant, ingests the last events, and records exit
-   code, signal, reason and the final state (finished | failed | killed), releasing its GPUs.
+   code, signal, reason and the final state (finished | failed | killed), releasing its GPUs;
+6. compacts its run's GPU samples older than a day (clpbert.registry.retention) and runs the
+   registry-wide retention pass if one is due: after the outcome, so nobody waits for it.
 
 It is a Linux child subreaper, so workers torchrun started in their own sessions stay its
 descendants even if torchrun dies; torchrun gets SIGTERM if the supervisor itself dies (PDEATHSIG).
@@ -99,6 +101,7 @@ class Supervisor:
             outcome = Outcome("failed", f"supervisor error: {type(e).__name__}: {e}"[:500])
         finally:
             self._record(outcome)
+            self._compact_gpu_samples()
         return 0
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -291,6 +294,22 @@ class Supervisor:
         finally:
             if self._monitor is not None:
                 self._monitor.close()
+
+    def _compact_gpu_samples(self) -> None:
+        """GPU sample retention (clpbert.registry.retention) once the outcome is recorded and the GPUs
+        are free: this run's samples older than a day become 1-minute buckets, then the registry-wide
+        pass if one is due. No time budget: nobody waits for a supervisor to exit."""
+        from clpbert.registry import retention
+
+        try:
+            own = retention.compact_run(self.reg, self.run_id)
+            every = retention.maybe_compact(self.reg)
+            for what, st in (("this run's", own), ("the registry's", every)):
+                if st is not None and (st.removed or st.expired):
+                    log(f"compacted {what} GPU samples: {st.removed} into {st.written} rows, "
+                        f"{st.expired} expired, {st.seconds:.1f} s")
+        except Exception:
+            log("GPU sample compaction failed:\n" + traceback.format_exc())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,3 +53,24 @@ def test_runs_whose_supervisor_is_gone_become_lost(reg, tmp_path: Path) -> None:
     for rid in (alive, elsewhere, fresh):
         assert reg.get_run(rid).state != "lost"
     assert reconcile(reg) == []
+
+
+def test_reconcile_runs_the_gpu_sample_retention_pass_at_most_hourly(reg) -> None:
+    """Every CLI/TUI start reconciles; that is also where the time-boxed retention pass runs."""
+    import time
+
+    old = (int(time.time() - 3 * 86400) // 60) * 60.0  # a bucket edge three days ago
+
+    def ended_run_with_old_samples(uuid: str) -> str:
+        rid = reg.create_run("finetune", "demo").id
+        reg.set_run_state(rid, "finished", now=old + 3600)
+        reg.add_gpu_samples([{"run_id": rid, "gpu_uuid": uuid, "time": old + i, "util": 1.0}
+                             for i in range(30)])
+        return rid
+
+    ended_run_with_old_samples("GPU-0")
+    reconcile(reg)
+    assert len(reg.gpu_series("GPU-0")) == 1  # 30 readings of one minute: one row
+    ended_run_with_old_samples("GPU-1")
+    reconcile(reg)
+    assert len(reg.gpu_series("GPU-1")) == 30  # the next pass is an hour away

@@ -89,3 +89,25 @@ def test_kill_9_of_supervisor_or_trainer_never_leaves_a_run_running(runs_home: P
         rt.wait_until(lambda: not rt.alive(tree_a + tree_b), 90, "the runs' processes to exit")
         assert reg.list_attempts(a.id)[-1].state == "lost"
         assert reg.list_attempts(b.id)[-1].state == "failed"
+
+
+def test_supervisor_compacts_its_runs_old_gpu_samples_once_it_ended(runs_home: Path, rt, monkeypatch) -> None:
+    import time
+
+    from clpbert.gpu.fake import fake_uuid
+
+    monkeypatch.setenv("CLPBERT_FAKE_NVML", "2-gpus-idle")
+    with open_registry() as reg:
+        blocker = reg.create_run("finetune", "demo", state="running")
+        reg.reserve_gpus(blocker.id, [(0, fake_uuid(0))])  # keeps the run below queued: no trainer
+        run = _launch(reg, rt, "runtime.device=cpu", gpus="0")
+        rt.wait_until(lambda: "reserved by run" in (reg.get_run(run.id).reason or ""), 60, "the run to queue")
+        old = (int(time.time() - 3 * 86400) // 60) * 60.0  # a bucket edge three days ago
+        reg.add_gpu_samples([{"run_id": run.id, "gpu_uuid": fake_uuid(0), "gpu_index": 0,
+                              "time": old + k * 60 + i, "util": float(i)}
+                             for k in range(2) for i in range(10)])
+
+        assert stop_run(reg, run.id, grace_s=10).state == "killed"
+        rt.wait_until(lambda: len(reg.gpu_series(fake_uuid(0), run_id=run.id)) == 2, 60,
+                      "the supervisor to compact the run's samples into one row per minute")
+        assert [s.util for s in reg.gpu_series(fake_uuid(0), run_id=run.id)] == [4.5, 4.5]
