@@ -3,9 +3,15 @@ run-less samples dropped after a month. Without it the supervisors' 1 Hz NVML sa
 registry by ~700k rows per busy 8-GPU day, forever, and every GPU view slows down with it.
 
 Policy (`RetentionPolicy`, defaults in parentheses):
-- samples newer than `recent_s` (24 h), and every sample of a run that is still active
-  (queued/starting/running/stopping), are never touched;
-- older ones are compacted per (run, GPU uuid) into `bucket_s` (60 s) buckets aligned to the
+- samples newer than `recent_s` (24 h) are never touched;
+- older ones are compacted, those of runs that are still active (queued/starting/running/
+  stopping) included: a week-long 8-GPU run would otherwise hold ~4.8M 1 Hz rows until it ends.
+  That is safe because a run's supervisor only appends samples with the current time, so a bucket
+  wholly older than the window gets no more samples. For an active run the window is also
+  measured back from its newest sample (the supervisor's own clock, not the compactor's): a slice
+  ends at least `recent_s` before both `now` and that sample, so the minute being written to is
+  never compacted, whatever the clock skew between machines or the `now` a caller passes;
+- they are compacted per (run, GPU uuid) into `bucket_s` (60 s) buckets aligned to the
   epoch: one row with the mean utilisation and power, the peak memory used and temperature, and
   the bucket's last timestamp. Means rather than one kept sample per bucket: at 1 Hz utilisation
   swings between 0 and 100 % with the data loader, so a thinned chart shows aliasing noise where
@@ -15,8 +21,10 @@ Policy (`RetentionPolicy`, defaults in parentheses):
   live as long as its row: `clpbert runs rm` deletes them (foreign-key cascade).
 
 Guarantees: the unit of work is a bucket-aligned slice (`batch_buckets` buckets) of one run's (or
-the run-less) samples, one transaction each, so no reader ever sees a half-compacted bucket; each
-slice re-checks inside its transaction that the run is not active. A compacted bucket is one row,
+the run-less) samples, one transaction each, so no reader ever sees a half-compacted bucket. Each
+slice re-checks inside its transaction, under the compactors' lock, where it may end: nowhere if
+the run is gone, before the pass's cutoff if it has ended, and, if it is active (it may have been
+resumed since the pass looked), also `recent_s` before its newest sample. A compacted bucket is one row,
 which compaction leaves alone, so running it again changes nothing. Slices are selected by bucket
 number (the same expression the GROUP BY uses), never by a float time bound, so a sample a
 rounding error away from a bucket edge cannot be split across two slices. Compactors are
@@ -25,12 +33,15 @@ serialised per slice (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction advisor
 Progress is stored, so a pass never re-reads compacted samples and a pass cut short by its time
 budget goes on where it stopped: `gpu_compaction.compacted_until` per run (advanced in the same
 transaction as each slice), and the `watermark` of the `maintenance` row "gpu_samples" for the
-samples without a run. A run is done once compacted past its `ended`; a resumed run goes on from
-its mark. The row's `pass_cutoff` (the cutoff of the last complete pass) lets the next pass look
-only at runs that ended after it (index on `runs.ended`): O(runs ended in the last day), not O(runs).
+samples without a run. An active run's mark follows its window forward pass after pass; a run is
+done once compacted past its `ended`; a resumed run goes on from its mark. The row's `pass_cutoff`
+(the cutoff of the last complete pass) lets the next pass look only at the active runs and those
+that ended after it, through the indexes on `runs.ended` and `runs.state`: O(active runs + runs
+ended in the last day), not O(runs).
 
 When (the callers decide; `Registry` does not know this module):
-- `compact_run(reg, run_id)`: the supervisor, once the run's final state is recorded;
+- `compact_run(reg, run_id)`: the supervisor, once the run's final state is recorded (any caller
+  may also use it on an active run);
 - `maybe_compact(reg, budget_s=...)`: the whole registry at most once per `interval_s` (the
   `maintenance` row's `next_at` is the rate limit and, moved forward by a compare-and-set, the
   claim), from the supervisor's end (no budget: nobody waits for it) and from reconcile at CLI/TUI
@@ -44,7 +55,7 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, exists, literal, or_, select, text, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, text, update
 
 from clpbert.registry.entities import ACTIVE_STATES, TERMINAL_STATES
 from clpbert.registry.models import GpuCompactionRow, GpuSampleRow, MaintenanceRow, RunRow
@@ -183,21 +194,31 @@ def _lock(reg: Any, conn: Any) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
 
 
-def _ours(reg: Any, conn: Any, run_id: str | None) -> bool:
-    """Lock out other compactors for this transaction; False when the run is active again (a
-    resume) or gone: its samples are then not compaction's to touch."""
+def _end(reg: Any, conn: Any, policy: RetentionPolicy, run_id: str | None, hi: int) -> int | None:
+    """Lock out other compactors for this transaction and re-check the first bucket this
+    transaction must not touch: None when the run is gone (its samples went with it); `hi` (the
+    pass's cutoff) for the run-less samples and an ended run; for an active run (still running, or
+    resumed since the pass looked) also the first bucket within `recent_s` of its newest sample.
+    Its supervisor appends samples with the current time (its own clock), so every bucket before
+    that one is complete and none is being written to."""
     _lock(reg, conn)
     if run_id is None:
-        return True
+        return hi
     state = conn.execute(select(T_RUNS.c.state).where(T_RUNS.c.id == run_id)).scalar()
-    return state is not None and state not in _ACTIVE
+    if state is None:
+        return None
+    if state not in _ACTIVE:
+        return hi
+    newest = conn.execute(select(func.max(T_GPU.c.time)).where(T_GPU.c.run_id == run_id)).scalar()
+    return hi if newest is None else min(hi, policy.bucket(newest - policy.recent_s))
 
 
 def _sweep(reg: Any, stats: CompactionStats, policy: RetentionPolicy, run_id: str | None,
            lo: float | None, hi: int, deadline: float | None, expire: bool = False) -> str:
     """Compact (or, expire=True, delete) the samples of `run_id` (None: those without a run) from
-    time `lo` (a bucket edge; None: the start) to bucket `hi`, one slice per transaction, moving the
-    mark with each. Returns "done", "deadline" or "active" (the run became active: stopped)."""
+    time `lo` (a bucket edge; None: the start) to bucket `hi` (for an active run: to where `_end`
+    allows), one slice per transaction, moving the mark with each. Returns "done", "deadline" or
+    "gone" (the run was deleted meanwhile)."""
     sql = _sql(reg.backend, run_id is None)
     klo = _NO_LOWER if lo is None else policy.bucket(lo)
     if hi <= klo:
@@ -206,17 +227,22 @@ def _sweep(reg: Any, stats: CompactionStats, policy: RetentionPolicy, run_id: st
         t = conn.execute(sql["first"], _window(policy, run_id, klo, hi)).scalar()
     if t is not None and not expire:
         stats.runs += run_id is not None
-    while t is not None:
-        if _past(deadline, stats):
+    while t is not None or not expire:
+        if t is not None and _past(deadline, stats):
             return "deadline"
-        ka = max(policy.bucket(t), klo)
-        kz = min(ka + policy.batch_buckets, hi)
-        window = _window(policy, run_id, ka, kz)
         with reg._write() as conn:
-            if not _ours(reg, conn, run_id):
-                return "active"
-            stats.slices += 1
             stats.transactions += 1
+            end = _end(reg, conn, policy, run_id, hi)
+            if end is None:
+                return "gone"
+            ka = end if t is None else min(max(policy.bucket(t), klo), end)
+            if ka >= end:  # nothing (more) to compact before the end: say so once
+                if not expire and klo < end:
+                    _set_mark(reg, conn, run_id, end * policy.bucket_s)
+                return "done"
+            kz = min(ka + policy.batch_buckets, end)
+            window = _window(policy, run_id, ka, kz)
+            stats.slices += 1
             if expire:
                 stats.expired += conn.execute(sql["expire"], window).rowcount
             else:
@@ -230,14 +256,10 @@ def _sweep(reg: Any, stats: CompactionStats, policy: RetentionPolicy, run_id: st
                     stats.written += written
                     stats.removed += removed
                 _set_mark(reg, conn, run_id, kz * policy.bucket_s)
-            t = conn.execute(sql["first"], _window(policy, run_id, kz, hi)).scalar() if kz < hi else None
+            t = conn.execute(sql["first"], _window(policy, run_id, kz, end)).scalar() if kz < end else None
         klo = kz
-    if not expire and klo < hi:  # nothing (more) to compact before the cutoff: say so once
-        with reg._write() as conn:
-            if not _ours(reg, conn, run_id):
-                return "active"
-            _set_mark(reg, conn, run_id, hi * policy.bucket_s)
-        stats.transactions += 1
+        if kz >= end:  # the mark is at the end already
+            return "done"
     return "done"
 
 
@@ -253,8 +275,9 @@ def _mark_of(reg: Any, run_id: str) -> float | None:
 
 def compact_run(reg: Any, run_id: str, policy: RetentionPolicy = DEFAULT_POLICY, *,
                 now: float | None = None) -> CompactionStats:
-    """Compact the samples of one ended run older than `policy.recent_s` (from where the last call
-    stopped); an active run is left alone. The supervisor calls it once the final state is in."""
+    """Compact the samples of one run older than `policy.recent_s` (from where the last call
+    stopped); for an active run also only those `recent_s` older than its newest sample. The
+    supervisor calls it once the final state is in."""
     started = _time.monotonic()
     now = _time.time() if now is None else float(now)
     stats = CompactionStats()
@@ -264,26 +287,30 @@ def compact_run(reg: Any, run_id: str, policy: RetentionPolicy = DEFAULT_POLICY,
 
 
 def _pending(cutoff_t: float, since: float | None) -> Any:
-    """Ended runs whose samples may not all be compacted before `cutoff_t`: never compacted, or
-    their mark is before both the cutoff and their end (a resumed run ends after its mark). With
-    `since` (the cutoff of the last complete pass) only runs that ended after it, through the
-    `ended` index: every run that ended before it was compacted past its end by that pass."""
-    mark, ended = T_MARKS.c.compacted_until, T_RUNS.c.ended
-    cond = and_(T_RUNS.c.state.in_(_TERMINAL),
-                or_(mark.is_(None), and_(mark < cutoff_t, or_(ended.is_(None), mark <= ended))))
+    """Runs whose samples may not all be compacted before `cutoff_t`: active runs whose mark is
+    before the cutoff (or that have none), and ended runs never compacted or whose mark is before
+    both the cutoff and their end (a resumed run ends after its mark). With `since` (the cutoff of
+    the last complete pass) only active runs and runs that ended after it, through the `ended` and
+    `state` indexes: every run that ended before it was compacted past its end by that pass."""
+    mark, ended, state = T_MARKS.c.compacted_until, T_RUNS.c.ended, T_RUNS.c.state
+    behind = or_(mark.is_(None), mark < cutoff_t)
+    active = and_(state.in_(sorted(_ACTIVE)), behind)
+    ended_ = and_(state.in_(_TERMINAL),
+                  or_(mark.is_(None), and_(mark < cutoff_t, or_(ended.is_(None), mark <= ended))))
     if since is None:
-        return cond
-    # as a subquery: without statistics SQLite's planner would rather scan ix_runs_state
-    recent = select(T_RUNS.c.id).where(or_(ended.is_(None), ended >= since))
-    return and_(T_RUNS.c.id.in_(recent), cond)
+        return or_(active, ended_)
+    # as a subquery: without statistics SQLite's planner would rather scan ix_runs_state (all the
+    # ended runs). Active runs have no `ended` (set_run_state clears it); named too, to be sure
+    recent = select(T_RUNS.c.id).where(or_(ended.is_(None), ended >= since, state.in_(sorted(_ACTIVE))))
+    return and_(T_RUNS.c.id.in_(recent), or_(active, ended_))
 
 
 def compact_all(reg: Any, policy: RetentionPolicy = DEFAULT_POLICY, *, now: float | None = None,
                 budget_s: float | None = None) -> CompactionStats:
     """One pass over the whole registry: delete run-less samples past the horizon, compact the
-    run-less ones and those of every ended run, each from its mark. With `budget_s`, stops at the
-    first slice boundary past it (`complete` False; at least one slice is done); the next call goes
-    on from there."""
+    run-less ones and those of every run (active ones up to their own window), each from its mark.
+    With `budget_s`, stops at the first slice boundary past it (`complete` False; at least one slice
+    is done); the next call goes on from there."""
     started = _time.monotonic()
     deadline = None if budget_s is None else started + budget_s
     now = _time.time() if now is None else float(now)
@@ -319,7 +346,7 @@ def compact_all(reg: Any, policy: RetentionPolicy = DEFAULT_POLICY, *, now: floa
             status = _sweep(reg, stats, policy, run_id, mark, cutoff, deadline)
             if status == "deadline":
                 break
-            status = "done"  # "active": that run is skipped (it is looked at again once it ends)
+            status = "done"  # "gone": that run was deleted meanwhile
     stats.complete = status != "deadline"
     if stats.complete and (since is None or since < cutoff_t):  # the next pass starts from here
         done = T_MAINT.c.pass_cutoff

@@ -16,7 +16,8 @@ create time in the Run row (reconcile compares both), and then, single-threaded,
 5. when torchrun exits, kills any leftover descendant, ingests the last events, and records exit
    code, signal, reason and the final state (finished | failed | killed), releasing its GPUs;
 6. compacts its run's GPU samples older than a day (clpbert.registry.retention) and runs the
-   registry-wide retention pass if one is due: after the outcome, so nobody waits for it.
+   registry-wide retention pass if one is due: after the outcome, so nobody waits for it (while the
+   trainer runs, it offers that pass every RETENTION_EVERY_S in slices of RETENTION_SLICE_S).
 
 It is a Linux child subreaper, so workers torchrun started in their own sessions stay its
 descendants even if torchrun dies; torchrun gets SIGTERM if the supervisor itself dies (PDEATHSIG).
@@ -44,6 +45,9 @@ from clpbert.runs.scheduler import LAUNCH_FILE, request_from_dict, try_acquire
 
 POLL_S = 0.2
 SAMPLE_EVERY_S = 1.0
+RETENTION_EVERY_S = 60.0
+"""How often a running supervisor offers a time-sliced retention pass (week-long runs included)."""
+RETENTION_SLICE_S = 0.05
 QUEUE_POLL_S = 1.0
 
 
@@ -183,6 +187,7 @@ class Supervisor:
         self.ingestor = Ingestor(self.reg, self.run_id, self.run_dir, metric=cfg_metric, kind=kind)
         running = False
         next_sample = 0.0
+        next_retention = 0.0  # at once (one indexed read when no pass is due), then every minute
         while True:
             self.ingestor.poll()
             if not running and self.ingestor.summary.started:
@@ -199,6 +204,9 @@ class Supervisor:
                 next_sample = now + SAMPLE_EVERY_S
                 self._tree = procs.descendants(os.getpid())
                 self._sample_gpus()
+            if now >= next_retention:
+                next_retention = now + RETENTION_EVERY_S
+                self._retention_slice()
             if self.proc.poll() is not None:
                 break
             time.sleep(POLL_S)
@@ -294,6 +302,17 @@ class Supervisor:
         finally:
             if self._monitor is not None:
                 self._monitor.close()
+
+    def _retention_slice(self) -> None:
+        """While the run trains: a registry-wide retention pass if one is due, cut into slices of
+        RETENTION_SLICE_S so event tailing and 1 Hz sampling never wait (one indexed read when not
+        due). Keeps a long run's own samples compacted behind their 24 h window as it goes."""
+        from clpbert.registry import retention
+
+        try:
+            retention.maybe_compact(self.reg, budget_s=RETENTION_SLICE_S)
+        except Exception:
+            log("GPU sample compaction failed:\n" + traceback.format_exc())
 
     def _compact_gpu_samples(self) -> None:
         """GPU sample retention (clpbert.registry.retention) once the outcome is recorded and the GPUs

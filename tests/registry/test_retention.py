@@ -96,21 +96,89 @@ def test_compaction_is_idempotent(registry):
     assert (rows(registry, "GPU-a"), rows(registry, "GPU-n")) == before
 
 
-def test_active_runs_keep_every_sample_until_they_end(registry):
-    running = ended_run(registry, "running")
-    queued = ended_run(registry, "queued")
-    fill(registry, running, "GPU-r", OLD, buckets=4, per=5)
-    fill(registry, queued, "GPU-q", OLD, buckets=2, per=2)
-    before = rows(registry, "GPU-r"), rows(registry, "GPU-q")
+def mark_of(reg, run_id: str) -> float | None:
+    with reg._read() as conn:
+        return conn.execute(select(GpuCompactionRow.__table__.c.compacted_until)
+                            .where(GpuCompactionRow.__table__.c.run_id == run_id)).scalar()
 
-    assert ret.compact_all(registry, now=NOW).removed == 0
-    assert ret.compact_run(registry, running, now=NOW).removed == 0
-    assert (rows(registry, "GPU-r"), rows(registry, "GPU-q")) == before
 
-    registry.set_run_state(running, "failed", now=NOW - 60)
-    assert ret.compact_all(registry, now=NOW).removed == 20
-    assert per_bucket(registry, "GPU-r") == {OLD / 60 + k: 1 for k in range(4)}
-    assert rows(registry, "GPU-q") == before[1]
+def test_an_active_run_is_compacted_behind_its_full_resolution_window(registry):
+    """A running run writing 1 Hz samples (here 3 a minute) for a day and 100 minutes: what is older
+    than 24 h becomes one row per minute while it runs, the rest keeps every row; a second pass
+    changes nothing; what the supervisor appends later is compacted by a later pass."""
+    rid = ended_run(registry, "running")
+    cutoff = P.cutoff(NOW)
+    per = 3
+    minutes = P.bucket(NOW) - int(OLD / 60)  # OLD up to NOW's minute
+    fill(registry, rid, "GPU-r", OLD, buckets=minutes, per=per)
+    fill(registry, rid, "GPU-s", OLD, buckets=minutes, per=per)  # a second GPU
+    registry.add_gpu_samples([{"run_id": rid, "gpu_uuid": "GPU-r", "time": NOW - 1, "util": 1.0}])
+    recent = [r for r in rows(registry, "GPU-r") if r[2] >= cutoff * 60.0]
+    full = {uuid: per_bucket(registry, uuid) for uuid in ("GPU-r", "GPU-s")}
+
+    stats = ret.compact_all(registry, now=NOW)
+
+    assert (stats.removed, stats.written) == (2 * 100 * per, 2 * 100)
+    for uuid in ("GPU-r", "GPU-s"):
+        counts = per_bucket(registry, uuid)
+        assert {k: n for k, n in counts.items() if k < cutoff} == {OLD / 60 + k: 1 for k in range(100)}
+        assert {k: n for k, n in counts.items() if k >= cutoff} == \
+            {k: n for k, n in full[uuid].items() if k >= cutoff}  # never a split minute
+    assert [r for r in rows(registry, "GPU-r") if r[2] >= cutoff * 60.0] == recent  # the same rows
+    assert mark_of(registry, rid) == cutoff * 60.0
+    before = rows(registry, "GPU-r"), rows(registry, "GPU-s")
+
+    again = [ret.compact_all(registry, now=NOW), ret.compact_run(registry, rid, now=NOW)]
+
+    assert [(s.removed, s.written, s.slices) for s in again] == [(0, 0, 0)] * 2
+    assert (rows(registry, "GPU-r"), rows(registry, "GPU-s")) == before
+
+    # two hours later: the supervisor kept appending; the minutes now older than 24 h get compacted
+    later = NOW + 7200
+    fill(registry, rid, "GPU-r", P.bucket(NOW) * 60.0 + 60, buckets=120, per=per)
+    registry.add_gpu_samples([{"run_id": rid, "gpu_uuid": "GPU-r", "time": later - 1, "util": 1.0}])
+    late = P.cutoff(later)
+    assert late == cutoff + 120
+    kept = [r for r in rows(registry, "GPU-r") if r[2] >= late * 60.0]
+    full = {uuid: per_bucket(registry, uuid) for uuid in ("GPU-r", "GPU-s")}
+
+    stats = ret.compact_all(registry, now=later)
+
+    assert stats.written == 2 * 120 and stats.removed >= 2 * 120 * per
+    for uuid in ("GPU-r", "GPU-s"):
+        counts = per_bucket(registry, uuid)
+        assert {n for k, n in counts.items() if k < late} == {1}
+        assert {k: n for k, n in counts.items() if k >= late} == \
+            {k: n for k, n in full[uuid].items() if k >= late}
+    assert rows(registry, "GPU-r")[:100] == before[0][:100]  # the first pass's buckets: not rewritten
+    assert [r for r in rows(registry, "GPU-r") if r[2] >= late * 60.0] == kept
+    assert mark_of(registry, rid) == late * 60.0
+
+
+def test_an_active_run_keeps_a_day_before_its_newest_sample_whatever_now_says(registry):
+    """The minute a supervisor writes to is never compacted, even when the compactor's clock (or the
+    `now` it is given) is days ahead of the supervisor's: an active run's window also ends 24 h
+    before its newest sample. Once the run has ended, its newest samples are no one's to write."""
+    rid = ended_run(registry, "running")
+    newest = OLD + 3 * DAY + 30.0
+    start = OLD + 2 * DAY - 3600.0
+    fill(registry, rid, "GPU-r", start, buckets=25 * 60, per=2)  # 25 h up to the newest sample
+    registry.add_gpu_samples([{"run_id": rid, "gpu_uuid": "GPU-r", "time": newest, "util": 1.0}])
+    end = P.bucket(newest - P.recent_s)
+    assert end < P.cutoff(NOW + 10 * DAY)
+    kept = [r for r in rows(registry, "GPU-r") if r[2] >= end * 60.0]
+
+    stats = ret.compact_run(registry, rid, ret.RetentionPolicy(batch_buckets=7), now=NOW + 10 * DAY)
+
+    assert stats.written == end - P.bucket(start)
+    assert {n for k, n in per_bucket(registry, "GPU-r").items() if k < end} == {1}
+    assert [r for r in rows(registry, "GPU-r") if r[2] >= end * 60.0] == kept
+    assert mark_of(registry, rid) == end * 60.0
+    assert ret.compact_all(registry, now=NOW + 10 * DAY).removed == 0  # the same bound in a pass
+
+    registry.set_run_state(rid, "finished", now=NOW + 10 * DAY)
+    assert ret.compact_all(registry, now=NOW + 10 * DAY + 60).written == 25 * 60 - stats.written
+    assert set(per_bucket(registry, "GPU-r").values()) == {1}
 
 
 def test_a_resumed_run_goes_on_from_its_mark(registry):
@@ -119,10 +187,10 @@ def test_a_resumed_run_goes_on_from_its_mark(registry):
     ret.compact_all(registry, now=NOW)
     compacted = rows(registry, "GPU-a")
     assert len(compacted) == 3
-    registry.set_run_state(rid, "running", now=NOW)  # resumed: new samples, untouched while it runs
+    registry.set_run_state(rid, "running", now=NOW)  # resumed: its new samples are its newest ones,
     fill(registry, rid, "GPU-a", P.bucket(NOW) * 60.0 + 600, buckets=2, per=4)
     later = NOW + 2 * DAY
-    assert ret.compact_all(registry, now=later).removed == 0
+    assert ret.compact_all(registry, now=later).removed == 0  # so untouched while it runs
     registry.set_run_state(rid, "finished", now=later + 60)
 
     stats = ret.compact_all(registry, now=later + 120)

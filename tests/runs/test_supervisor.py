@@ -111,3 +111,23 @@ def test_supervisor_compacts_its_runs_old_gpu_samples_once_it_ended(runs_home: P
         rt.wait_until(lambda: len(reg.gpu_series(fake_uuid(0), run_id=run.id)) == 2, 60,
                       "the supervisor to compact the run's samples into one row per minute")
         assert [s.util for s in reg.gpu_series(fake_uuid(0), run_id=run.id)] == [4.5, 4.5]
+
+
+def test_a_running_supervisor_runs_the_due_retention_pass_without_waiting_for_its_run(
+        runs_home: Path, rt) -> None:
+    import time
+
+    from clpbert.gpu.fake import fake_uuid
+
+    with open_registry() as reg:
+        ended = reg.create_run("finetune", "demo", state="finished")
+        old = (int(time.time() - 3 * 86400) // 60) * 60.0  # a bucket edge three days ago
+        reg.add_gpu_samples([{"run_id": ended.id, "gpu_uuid": fake_uuid(0), "gpu_index": 0,
+                              "time": old + k * 60 + i, "util": float(i)}
+                             for k in range(2) for i in range(10)])
+        run = _launch(reg, rt, steps=100_000)
+        rt.wait_until(lambda: len(reg.gpu_series(fake_uuid(0), run_id=ended.id)) == 2, 120,
+                      "the training run's supervisor to compact the ended run's samples")
+        assert reg.get_run(run.id).state in ("starting", "running")  # not the exit hook: it still trains
+        assert [s.util for s in reg.gpu_series(fake_uuid(0), run_id=ended.id)] == [4.5, 4.5]
+        assert stop_run(reg, run.id, grace_s=10).state in ("finished", "killed", "stopped")
