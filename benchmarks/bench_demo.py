@@ -45,11 +45,11 @@ def answer_prior(val_jsonl: Path) -> float:
     return sum(c.most_common(1)[0][1] for c in by_type.values()) / max(total, 1)
 
 
-def run_seed(seed: int, home: Path, extra: list[str]) -> dict[str, Any]:
+def run_seed(seed: int, home: Path) -> dict[str, Any]:
     """Run the demo once; wall seconds, final metrics, exit code and the prior of its val split."""
     env = {**os.environ, "CLPBERT_HOME": str(home)}
     t0 = time.perf_counter()
-    argv = [*_clpbert_argv(), "demo", "--seed", str(seed), "--json", *extra]
+    argv = [*_clpbert_argv(), "demo", "--seed", str(seed), "--json"]
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     metrics: dict[str, float] = {}
@@ -67,7 +67,7 @@ def run(quick: bool = False, seeds: list[int] | None = None, keep: bool = False)
     for seed in seeds:
         home = Path(tempfile.mkdtemp(prefix=f"clpbert_bench_demo_{seed}_"))
         try:
-            res = run_seed(seed, home, [])
+            res = run_seed(seed, home)
         finally:
             if not keep:
                 shutil.rmtree(home, ignore_errors=True)

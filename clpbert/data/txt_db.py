@@ -44,6 +44,14 @@ SPLIT_SUFFIX = ".jsonl"
 _FIX = "build it with `clpbert datasets prepare NAME` or point data.txt_db at an existing txt_db"
 
 
+def label_names(ans2label: Mapping[str, int]) -> list[str]:
+    """Answers in label-id order (`<label i>` for an id no answer maps to): how a label is shown."""
+    names = [f"<label {i}>" for i in range(max(int(v) for v in ans2label.values()) + 1)]
+    for answer, idx in ans2label.items():
+        names[int(idx)] = str(answer)
+    return names
+
+
 class TxtDB:
     """Read-only view of a txt_db directory. Checks the directory exists at construction."""
 

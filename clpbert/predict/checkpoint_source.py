@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from clpbert.config import PRESETS, RunConfig, apply_mapping, load_config, preset
+from clpbert.data.txt_db import label_names
 from clpbert.errors import NotFoundError, UserError
 
 CKPT_DIR = "checkpoints"
@@ -170,16 +171,8 @@ def _labels_from_extras(extras: dict[str, Any]) -> list[str] | None:
         return [str(n) for n in names]
     a2l = extras.get("ans2label")
     if isinstance(a2l, dict) and a2l:
-        return _names_from_ans2label(a2l)
+        return label_names(a2l)
     return None
-
-
-def _names_from_ans2label(a2l: dict[str, Any]) -> list[str]:
-    size = max(int(v) for v in a2l.values()) + 1
-    names = [f"<label {i}>" for i in range(size)]
-    for ans, idx in a2l.items():
-        names[int(idx)] = str(ans)
-    return names
 
 
 def _data_paths(cfg: RunConfig) -> tuple[str, str]:
@@ -207,7 +200,7 @@ def resolve_source(ref: str, task: str | None = None, tokenizer: str | None = No
         if source.label_names is None and txt_db:  # checkpoints written before the trainer saved them
             a2l_path = Path(txt_db) / "ans2label.json"
             with contextlib.suppress(OSError, json.JSONDecodeError, ValueError):
-                source.label_names = _names_from_ans2label(json.loads(a2l_path.read_text()))
+                source.label_names = label_names(json.loads(a2l_path.read_text()))
                 source.labels_from = str(a2l_path)
         if source.label_names is None:
             source.notes.append("answer names not found (no ans2label in the checkpoint or the run's "

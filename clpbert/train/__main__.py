@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _reason(exc: BaseException) -> str:
@@ -56,17 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             trainer.events.finish(trainer.step, "finished", None)
         return 0
     except UserError as e:
-        if trainer is not None:
-            trainer.events.finish(trainer.step, "failed", str(e))
-        else:
-            _finish_without_trainer(config_path.parent, str(e))
+        _finish_failed(trainer, config_path.parent, str(e))
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BaseException as e:
-        if trainer is not None:
-            trainer.events.finish(trainer.step, "failed", _reason(e))
-        else:
-            _finish_without_trainer(config_path.parent, _reason(e))
+        _finish_failed(trainer, config_path.parent, _reason(e))
         raise
     finally:
         if trainer is not None:
@@ -74,10 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         distributed.cleanup()
 
 
-def _finish_without_trainer(run_dir: Path, reason: str) -> None:
-    """A failure before the trainer existed (e.g. the process group): still end events.jsonl."""
+def _finish_failed(trainer: Any, run_dir: Path, reason: str) -> None:
+    """End events.jsonl with a `failed` finish, also when the trainer never existed (e.g. the
+    process group did not form): then rank 0 writes it directly."""
     import os
 
+    if trainer is not None:
+        trainer.events.finish(trainer.step, "failed", reason)
+        return
     if int(os.environ.get("RANK", "0") or 0) != 0:
         return
     from clpbert.train.events import EventWriter

@@ -214,13 +214,12 @@ class Trainer:
 
     def _label_names(self) -> list[str] | None:
         """QA answers by label id (the dataset's ans2label), so `clpbert predict` needs no dataset."""
+        from clpbert.data.txt_db import label_names
+
         for ds in [*(d for _, d in self.train_sets), *self.eval_sets.values()]:
             a2l = getattr(ds, "ans2label", None)
             if a2l:
-                names = [f"<label {i}>" for i in range(max(a2l.values()) + 1)]
-                for answer, i in a2l.items():
-                    names[i] = str(answer)
-                return names
+                return label_names(a2l)
         return None
 
     @property
