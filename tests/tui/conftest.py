@@ -180,8 +180,17 @@ def make_app(tui_home: Path) -> Callable:
 
 
 async def _settle(pilot) -> None:
+    from textual.worker import WorkerCancelled
+
     for _ in range(2):  # a worker's result can start another worker (e.g. mount, then read)
-        await pilot.app.workers.wait_for_complete()
+        for _attempt in range(50):
+            try:
+                await pilot.app.workers.wait_for_complete()
+                break
+            except WorkerCancelled:
+                # A newer exclusive worker (a periodic refresh) superseded the one we waited on;
+                # that is the app working as meant, so wait for the current set instead.
+                await pilot.pause()
         await pilot.pause()
 
 
