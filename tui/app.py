@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -24,6 +25,8 @@ from tui.screens.gpus import GpusScreen
 from tui.screens.runs import RunsScreen
 
 MODE_KEYS = {"1": "runs", "2": "datasets", "3": "checkpoints", "4": "gpus"}
+RECONCILE_EVERY_S = 30.0
+"""How often an open TUI marks runs with a dead supervisor `lost` (and offers the retention slice)."""
 
 
 class ClpbertApp(App[None]):
@@ -46,16 +49,30 @@ class ClpbertApp(App[None]):
     ]
 
     def __init__(self, data: TuiData | None = None, *, clock: Callable[[], float] = time.time,
-                 refresh_s: float = 1.0, start_run: str | None = None) -> None:
+                 refresh_s: float = 1.0, start_run: str | None = None,
+                 reconcile_s: float = RECONCILE_EVERY_S) -> None:
+        """`reconcile_s` <= 0 turns the periodic reconcile off (fixture registries with made-up runs)."""
         super().__init__()
         self.data = data if data is not None else TuiData.open()
         self.clock = clock
         self.refresh_s = refresh_s
         self.start_run = start_run
+        self.reconcile_s = reconcile_s
 
     def on_mount(self) -> None:
+        if self.reconcile_s > 0:
+            self.set_interval(self.reconcile_s, self._reconcile)
         if self.start_run:
             self.open_run(self.start_run)
+
+    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False)
+    def _reconcile(self) -> None:
+        """Off the UI thread; the screens' next refresh shows what changed. A failed pass (registry
+        locked, unreachable) is retried at the next tick rather than closing the app."""
+        lost = self.data.reconcile()
+        if lost:
+            names = ", ".join(lost)
+            self.call_from_thread(self.notify, f"lost (supervisor gone): {names}", severity="warning")
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -151,6 +151,16 @@ class TuiData:
 
     # -- runs ---------------------------------------------------------------------------------
 
+    def reconcile(self) -> list[str]:
+        """Mark runs whose supervisor died as `lost` (and offer the due retention slice); the ids marked.
+
+        `clpbert tui` reconciles once at start; the app calls this periodically so a TUI left open
+        for days neither shows a dead run as running nor lets GPU samples pile up uncompacted.
+        """
+        from clpbert.runs.reconcile import reconcile
+
+        return reconcile(self.registry)
+
     def runs_page(self, query: RunQuery, offset: int, limit: int) -> tuple[int, list[RunRow]]:
         """One window of the runs table: (count of matches, the rows at offset..offset+limit)."""
         filters = {"state": list(query.states) or None, "task": query.task or None,

@@ -170,6 +170,7 @@ def make_app(tui_home: Path) -> Callable:
     def make(**kw):
         kw.setdefault("clock", lambda: NOW)
         kw.setdefault("refresh_s", 3600.0)
+        kw.setdefault("reconcile_s", 0.0)  # the fixture's runs have no supervisor: reconcile marks them lost
         app = ClpbertApp(TuiData.open(), **kw)
         apps.append(app)
         return app

@@ -72,3 +72,35 @@ async def test_command_palette_goes_to_a_screen(make_app, settle):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, GpusScreen)
+
+
+async def test_an_open_tui_marks_a_run_whose_supervisor_died_lost(make_app, settle, notifications, tmp_path):
+    """`clpbert tui` reconciles at start; left open, it keeps doing so: a dead run stops showing running."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from clpbert.registry import open_registry
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    ctime = psutil.Process(proc.pid).create_time()
+    proc.wait()
+    with open_registry() as reg:
+        run = reg.create_run("finetune", "demo", name="died-while-open", run_dir=tmp_path / "died")
+        reg.set_run_state(run.id, "running")
+        reg.update_run(run.id, supervisor_pid=proc.pid, supervisor_create_time=ctime)
+    app = make_app(reconcile_s=0.2)
+    async with app.run_test(size=(140, 40)) as pilot:
+        deadline = time.monotonic() + 30
+        while not any(run.id in n for n in notifications(app)):
+            assert time.monotonic() < deadline, "no reconcile pass in 30 s"
+            await pilot.pause(0.1)
+        with open_registry() as reg:
+            assert reg.get_run(run.id).state == "lost"
+            assert "disappeared" in reg.get_run(run.id).reason
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        rows = {r.name: r.state for r in app.screen.query_one(RunsTable).visible_rows()}
+        assert rows["died-while-open"] == "lost"
