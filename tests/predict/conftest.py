@@ -29,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COLORS = ("red", "green", "blue", "yellow", "white", "purple")
 QA_TYPES = ("color",)
-QA_STEPS, RET_STEPS = 200, 120
+QA_STEPS, RET_STEPS = 200, 240
 
 
 def _train(run_dir: Path, cfg) -> dict:
