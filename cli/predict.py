@@ -129,8 +129,10 @@ def _retrieval_dict(result, n_queries: int, top_k: int) -> dict:
     per_video = []
     if n_queries < len(result.texts):
         for j, path in enumerate(result.paths):
-            ranked = [(t, s) for t, s in result.rank_texts(j) if result.texts.index(t) >= n_queries]
-            per_video.append({"path": path, "captions": [{"caption": t, "score": s} for t, s in ranked]})
+            col = result.scores[n_queries:, j]  # the captions only, even when one repeats a query
+            order = col.argsort(descending=True, stable=True).tolist()
+            per_video.append({"path": path, "captions": [{"caption": result.texts[n_queries + i],
+                                                          "score": float(col[i])} for i in order]})
     return {"rankings": rankings, "videos": per_video or [{"path": p} for p in result.paths],
             "texts": result.texts, "paths": result.paths, "scores": result.scores.tolist(),
             "errors": [asdict(e) for e in result.errors], "top_k": top_k}

@@ -63,9 +63,16 @@ def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helper
     folder.mkdir()
     videos = helpers.render_colours(654, folder)
     path, caption = videos[len(videos) // 2]
+    captions = [arg for _, c in videos for arg in ("--caption", c)]  # the query's own text among them
     proc = _cli(["predict", "--ckpt", str(run_dir), "--task", "msrvtt_ret", "--video", str(folder), "--query",
-                 caption, "--json"], tmp_path / "home")
+                 caption, *captions, "--json"], tmp_path / "home")
     assert proc.returncode == 0, proc.stderr
-    (ranking,) = json.loads(proc.stdout)["rankings"]
+    out = json.loads(proc.stdout)
+    (ranking,) = out["rankings"]
     assert ranking["query"] == caption and len(ranking["ranking"]) == len(helpers.COLORS)
     assert os.path.basename(ranking["ranking"][0]["path"]) == path.name, ranking
+    own = {p.name: c for p, c in videos}
+    assert len(out["videos"]) == len(videos)
+    for video in out["videos"]:  # --caption: each video ranks the captions, its own first
+        assert len(video["captions"]) == len(videos)
+        assert video["captions"][0]["caption"] == own[os.path.basename(video["path"])], video
