@@ -6,8 +6,9 @@ non-final state on this host; a process check (pid + create time, psutil) only f
 A supervisor is gone when its pid no longer exists, belongs to a newer process (create time
 differs), or is a zombie. Its run becomes `lost` with the reason, its GPU reservations are
 released, its open attempt is closed, and a trainer that outlived it gets SIGTERM (it
-checkpoints and exits; PDEATHSIG normally did that already). Runs on other hosts (or under
-Slurm) cannot be judged from here and are left alone.
+checkpoints and exits; PDEATHSIG normally did that already). Runs on other hosts cannot be
+judged from here and are left alone; Slurm runs follow their events.jsonl instead
+(clpbert.runs.slurm_sync).
 
 Being the one call every CLI/TUI start makes, it is also where the registry's periodic GPU sample
 retention pass runs (clpbert.registry.retention.maybe_compact): at most once an hour, and
@@ -28,6 +29,7 @@ from typing import Any
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
 from clpbert.runs.scheduler import LAUNCH_FILE
+from clpbert.runs.slurm_sync import sync_slurm_runs
 
 ACTIVE = ("queued", "starting", "running", "stopping")
 NEVER_STARTED_AFTER_S = 60.0
@@ -80,13 +82,14 @@ def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
 
 
 def reconcile(reg: Any, host: str | None = None) -> list[str]:
-    """Reconcile every active run of this host; the ids marked lost."""
+    """Reconcile every active run of this host and sync the active Slurm runs; the ids marked lost."""
     host = host or socket.gethostname()
     marked = []
     for run in reg.list_runs(state=list(ACTIVE)):
         with contextlib.suppress(NotFoundError):
             if reconcile_run(reg, run, host):
                 marked.append(run.id)
+    marked += [run_id for run_id, state in sync_slurm_runs(reg).items() if state == "lost"]
     _retention(reg)
     return marked
 

@@ -1,0 +1,172 @@
+"""Slurm runs have no local supervisor: their registry rows follow RUN_DIR/events.jsonl instead.
+
+A Slurm job's trainer (global rank 0) appends events.jsonl in the run dir on the shared file
+system, exactly as under a supervisor. Every reconcile (each CLI/TUI start that touches runs, an
+open TUI every 30 s, `runs show`, `runs logs`) ingests what is new for the active Slurm runs,
+moves a run to `running` once its trainer has started, and to its final state once the trainer's
+`finish` event is there (decided as a supervisor would: `stopped` by scancel's SIGTERM is `killed`).
+
+A job that ended without a finish event (cancelled before the trainer started, a node failure, a
+hard time limit) is marked `lost` when `squeue` no longer lists it. On a host without Slurm's tools
+the run simply waits for its events. One process ingests a run at a time (a lock file in the run
+dir, taken without waiting), so two CLI calls never write a run's rows twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from clpbert.errors import NotFoundError
+from clpbert.runs.ingest import EVENTS_FILE, Ingestor
+from clpbert.runs.outcome import decide
+
+ACTIVE = ("queued", "starting", "running", "stopping")
+LOCK_FILE = "ingest.lock"
+TAIL_BYTES = 64 * 1024
+SQUEUE_TIMEOUT_S = 10.0
+
+
+def is_slurm_run(run: Any) -> bool:
+    """Runs written by `--slurm` have host `slurm` (script only) or `slurm:<job id>` (submitted)."""
+    host = run.host or ""
+    return host == "slurm" or host.startswith("slurm:")
+
+
+def slurm_job_id(run: Any) -> str | None:
+    host = run.host or ""
+    return host.split(":", 1)[1] or None if host.startswith("slurm:") else None
+
+
+def parse_squeue(returncode: int, stdout: str, stderr: str) -> bool | None:
+    """From `squeue -h -j JOB -o %T`: True when the job is still listed, False when Slurm no longer
+    knows it (ended and purged: empty output, or "Invalid job id"), None when the answer is unclear."""
+    if returncode == 0:
+        return bool(stdout.strip())
+    if "invalid job id" in stderr.lower():
+        return False
+    return None
+
+
+def job_listed(job: str) -> bool | None:
+    """Whether squeue still lists the job (pending, running, completing); None without squeue."""
+    squeue = shutil.which("squeue")
+    if squeue is None:
+        return None
+    try:
+        res = subprocess.run([squeue, "-h", "-j", job, "-o", "%T"], capture_output=True, text=True,
+                             timeout=SQUEUE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_squeue(res.returncode, res.stdout, res.stderr)
+
+
+def last_event(path: Path) -> dict[str, Any] | None:
+    """The last complete JSON line of events.jsonl (a torn last line is not an event yet)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - TAIL_BYTES))
+            chunk = f.read()
+    except OSError:
+        return None
+    for line in reversed(chunk[:chunk.rfind(b"\n") + 1].splitlines()):
+        if line.strip():
+            with contextlib.suppress(ValueError):
+                ev = json.loads(line)
+                return ev if isinstance(ev, dict) else None
+            return None
+    return None
+
+
+@contextlib.contextmanager
+def _ingest_lock(run_dir: Path) -> Iterator[bool]:
+    """True when this process may ingest the run now (nobody else is); never waits."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _config_facts(run: Any) -> tuple[str | None, str]:
+    """(selection metric, kind) from the run's resolved config, as the supervisor reads them."""
+    cfg = run.config or {}
+    metric = (cfg.get("eval") or {}).get("metric") or None
+    return metric, cfg.get("kind") or run.kind
+
+
+def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] = job_listed) -> str | None:
+    """Ingest one active Slurm run's new events and move its state on; the new state, if it changed.
+
+    `listed_by(job id)` says whether Slurm still lists the job (default: ask squeue).
+    """
+    if str(run.state) not in ACTIVE or not is_slurm_run(run) or not run.run_dir:
+        return None
+    run_dir = Path(run.run_dir)
+    job = slurm_job_id(run)
+    listed = listed_by(job) if job else None  # asked before reading, so a gone job's events are all in
+    events = run_dir / EVENTS_FILE
+    with _ingest_lock(run_dir) as mine:
+        if not mine:
+            return None
+        metric, kind = _config_facts(run)
+        ingestor = Ingestor(reg, run.id, run_dir, metric=metric, kind=kind)
+        while ingestor.poll():
+            pass
+        state = str(run.state)
+        started = ingestor.summary.started or (events.exists() and events.stat().st_size > 0)
+        reason = f"Slurm job {job}" if job else None
+        if (state in ("queued", "starting") and started
+                and reg.set_run_state(run.id, "running", reason=reason, only_from=("queued", "starting"))):
+            state = "running"
+        finish = last_event(events)
+        if finish is not None and finish.get("event") == "finish":
+            status = finish.get("status")
+            outcome = decide(0 if status in ("finished", "stopped") else 1, finish, None,
+                             log_path=run_dir / "logs" / "train.log")
+            reason = outcome.reason
+            if status == "stopped":
+                reason = f"stopped by {finish.get('reason') or 'a signal'} (scancel or the job's time limit)"
+            if reg.set_run_state(run.id, outcome.state, reason=reason, only_from=ACTIVE):
+                return outcome.state
+        elif listed is False:
+            why = (f"Slurm job {job} is no longer queued or running and its trainer wrote no finish event"
+                   f" (see {run_dir / 'logs'}/slurm-{job}.out)")
+            if reg.set_run_state(run.id, "lost", reason=why, only_from=ACTIVE):
+                return "lost"
+    return state if state != str(run.state) else None
+
+
+def sync_slurm_runs(reg: Any, budget_s: float = 1.0) -> dict[str, str]:
+    """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state."""
+    deadline = time.monotonic() + budget_s
+    changed: dict[str, str] = {}
+    for run in reg.list_runs(state=list(ACTIVE)):
+        if not is_slurm_run(run):
+            continue
+        if time.monotonic() > deadline:
+            break  # the next reconcile goes on
+        with contextlib.suppress(NotFoundError):
+            new = sync_slurm_run(reg, run)
+            if new:
+                changed[run.id] = new
+    return changed
