@@ -21,6 +21,8 @@ from cli.common import JsonFlag, YesFlag, confirm, open_registry
 from cli.runs import RunArg
 
 GRACE_HELP = "Seconds to wait after SIGTERM (the trainer checkpoints) before SIGKILL."
+SLURM_SYNC_EVERY_S = 5.0
+"""`runs logs -f` on a Slurm run: how often its events (and squeue) are read for its state."""
 
 
 def _reconciled(reg: Any) -> Any:
@@ -39,11 +41,20 @@ def logs(
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="Start with the last N lines (0 = all).")]
     = 0,
 ) -> None:
-    """Print the run's trainer log (RUN_DIR/logs/train.log); -f follows it."""
+    """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
+    from clpbert.errors import UserError
+    from clpbert.runs.slurm_sync import is_slurm_run, slurm_log, sync_slurm_run
+
     with open_registry() as reg:
         run = _reconciled(reg).get_run(run_ref)
-        path = Path(run.run_dir) / "logs" / ("supervisor.log" if supervisor else "train.log")
+        slurm = is_slurm_run(run)
+        if slurm and supervisor:
+            raise UserError(f"run {run.id} runs under Slurm and has no supervisor log; "
+                            "leave out --supervisor")
+        own = Path(run.run_dir) / "logs" / ("supervisor.log" if supervisor else "train.log")
+        path = (slurm_log(run) if slurm else None) or own
         pos = 0
+        next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
         if path.exists() and tail:
             lines = path.read_bytes().splitlines(keepends=True)
             sys.stdout.buffer.write(b"".join(lines[-tail:]))
@@ -59,6 +70,10 @@ def logs(
                     pos += len(chunk)
             if not follow:
                 break
+            if slurm and time.monotonic() >= next_sync:  # no supervisor writes its state: read its events
+                next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
+                sync_slurm_run(reg, reg.get_run(run.id))
+                path = slurm_log(run) or path
             if str(reg.get_run(run.id).state) in ("finished", "failed", "killed", "lost"):
                 follow = False  # one last read picks up the final lines
                 continue

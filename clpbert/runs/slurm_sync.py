@@ -46,6 +46,18 @@ def slurm_job_id(run: Any) -> str | None:
     return host.split(":", 1)[1] or None if host.startswith("slurm:") else None
 
 
+def slurm_log(run: Any) -> Path | None:
+    """The job's output file (sbatch --output=RUN_DIR/logs/slurm-%j.out): the submitted job's, else the
+    newest one there (a script submitted by hand); None before the job has written one."""
+    logs = Path(run.run_dir) / "logs"
+    job = slurm_job_id(run)
+    if job:
+        path = logs / f"slurm-{job}.out"
+        return path if path.exists() else None
+    found = sorted(logs.glob("slurm-*.out"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def parse_squeue(returncode: int, stdout: str, stderr: str) -> bool | None:
     """From `squeue -h -j JOB -o %T`: True when the job is still listed, False when Slurm no longer
     knows it (ended and purged: empty output, or "Invalid job id"), None when the answer is unclear."""

@@ -121,9 +121,25 @@ def test_slurm_writes_the_script_and_registers_the_run(inproc) -> None:
     assert "#SBATCH --nodes=4" in text and "#SBATCH --partition=a100" in text
     assert "--nproc-per-node 8" in text and str(Path(run["run_dir"]) / "config.yaml") in text
     assert run["state"] == "queued" and f"sbatch {script}" in run["reason"]
-    # not supervised here: reconcile leaves it alone, stop points at Slurm
+    # not supervised here: with no events yet it stays queued; stop points at Slurm
     assert json.loads(inproc("runs", "show", run["id"], "--json").stdout)["state"] == "queued"
     one_line_error(inproc("runs", "stop", run["id"]), "scancel")
+    one_line_error(inproc("runs", "logs", run["id"], "--supervisor"), "leave out --supervisor")
+
+    # the job ran on the cluster: its output file and the trainer's events are in the shared run dir
+    from clpbert.train.events import EventWriter
+
+    (Path(run["run_dir"]) / "logs" / "slurm-812.out").write_text("node0: step 1 loss 2.1\n")
+    events = EventWriter(run["run_dir"])
+    events.start(0, world_size=32, total_steps=1, task="msrvtt_qa", attempt=1)
+    events.train(1, 0, {"loss": 2.1})
+    events.eval(1, "val", {"acc": 0.25})
+    events.finish(1, "finished")
+    events.close()
+    shown = json.loads(inproc("runs", "show", run["id"], "--json").stdout)
+    assert shown["state"] == "finished" and shown["step"] == 1, shown
+    logs = inproc("runs", "logs", run["id"])
+    assert logs.returncode == 0 and logs.stdout == "node0: step 1 loss 2.1\n", logs.stderr
 
 
 # ------------------------------------------------------------------------------------ run: real
