@@ -97,3 +97,16 @@ def decide(returncode: int | None, finish: dict[str, Any] | None, stop_action: s
     if returncode == 0:
         return Outcome("failed", "trainer exited without a finish event", 0, None)
     return Outcome("failed", from_log or f"trainer exited with code {returncode}", code, None)
+
+
+def from_finish(finish: dict[str, Any], log_path: Path | None = None) -> Outcome:
+    """The final state from the trainer's finish event alone (no supervisor saw the exit: a Slurm
+    job, an imported run dir). The trainer exits 0 after `finished` and `stopped`, non-zero after
+    `failed`; a stop came from outside clpbert (scancel, a time limit, a kill on another machine)."""
+    status = finish.get("status")
+    outcome = decide(0 if status in ("finished", "stopped") else 1, finish, None, log_path=log_path)
+    if status == "stopped":
+        return Outcome(outcome.state, f"stopped by {finish.get('reason') or 'a signal'} at step "
+                                      f"{finish.get('step')} (scancel, a time limit or a kill)",
+                       outcome.exit_code, outcome.signal)
+    return outcome

@@ -31,6 +31,7 @@ from clpbert.errors import NotFoundError, UserError
 from clpbert.runs import control, procs
 from clpbert.runs.gpu_spec import GpuRequest, parse_gpu_spec
 from clpbert.runs.launch import SlurmOptions, Topology, slurm_script, supervisor_command
+from clpbert.runs.run_dirs import write_run_file
 from clpbert.runs.scheduler import LAUNCH_FILE, request_of_run_dir, request_to_dict
 
 DEMO_DATASET = "demo"
@@ -160,6 +161,7 @@ def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = No
                          tags=list(req.tags), notes=req.notes, run_dir=run_dir,
                          gpus=[g.to_dict() for g in gpus.gpus], nnodes=req.topology.nnodes, state="queued",
                          run_id=run_id, total_steps=cfg.optim.max_steps or None)
+    write_run_file(run)
     if gpus.notes:
         reg.update_run(run.id, reason="; ".join(gpus.notes))
     if start:
@@ -229,6 +231,7 @@ def _launch_slurm(reg: Any, req: LaunchRequest, cfg: Any) -> Any:
     run = reg.create_run(req.kind, cfg.task.name, dataset=cfg.data.dataset, name=name, config=cfg.to_dict(),
                          tags=list(req.tags), notes=req.notes, run_dir=run_dir, nnodes=req.slurm.nnodes,
                          state="queued", run_id=run_id, host=host, total_steps=cfg.optim.max_steps or None)
+    write_run_file(run)
     reg.update_run(run.id, reason=reason)
     return reg.get_run(run.id)
 

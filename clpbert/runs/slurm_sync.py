@@ -27,7 +27,7 @@ from typing import Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs.ingest import EVENTS_FILE, Ingestor
-from clpbert.runs.outcome import decide
+from clpbert.runs.outcome import from_finish
 
 ACTIVE = ("queued", "starting", "running", "stopping")
 LOCK_FILE = "ingest.lock"
@@ -152,13 +152,8 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
             state = "running"
         finish = last_event(events)
         if finish is not None and finish.get("event") == "finish":
-            status = finish.get("status")
-            outcome = decide(0 if status in ("finished", "stopped") else 1, finish, None,
-                             log_path=run_dir / "logs" / "train.log")
-            reason = outcome.reason
-            if status == "stopped":
-                reason = f"stopped by {finish.get('reason') or 'a signal'} (scancel or the job's time limit)"
-            if reg.set_run_state(run.id, outcome.state, reason=reason, only_from=ACTIVE):
+            outcome = from_finish(finish, log_path=run_dir / "logs" / "train.log")
+            if reg.set_run_state(run.id, outcome.state, reason=outcome.reason, only_from=ACTIVE):
                 return outcome.state
         elif listed is False:
             why = (f"Slurm job {job} is no longer queued or running and its trainer wrote no finish event"
@@ -172,7 +167,7 @@ def sync_slurm_runs(reg: Any, budget_s: float = 1.0) -> dict[str, str]:
     """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state."""
     deadline = time.monotonic() + budget_s
     changed: dict[str, str] = {}
-    for run in reg.list_runs(state=list(ACTIVE)):
+    for run in reg.list_runs(state=list(ACTIVE), with_config=True):
         if not is_slurm_run(run):
             continue
         if time.monotonic() > deadline:

@@ -251,3 +251,28 @@ def test_export_csv_and_json(two_runs, tmp_path: Path, inproc) -> None:
     data = json.loads(out.read_text())
     assert [r["id"] for r in data["runs"]] == ids and "metrics" not in data["runs"][0]
     assert data["runs"][1]["evals"][0]["metrics"]["acc"] == 0.6
+
+
+def test_runs_import_registers_a_copied_run_dir(inproc, tmp_path: Path) -> None:
+    from clpbert.config import preset, save_config
+    from clpbert.train.events import EventWriter
+
+    one_line_error(inproc("runs", "import", str(tmp_path / "nope")), "no such directory")
+    d = tmp_path / "copied" / "ee55ff66"
+    d.mkdir(parents=True)
+    save_config(preset("demo"), d / "config.yaml")
+    events = EventWriter(d)
+    events.start(0, world_size=8, total_steps=2, task="demo", attempt=1)
+    events.train(2, 0, {"loss": 0.5})
+    events.eval(2, "val", {"acc": 0.75})
+    events.finish(2, "finished")
+    events.close()
+    res = inproc("runs", "import", str(tmp_path / "copied"), "--json")
+    assert res.returncode == 0, res.stderr
+    (run,) = json.loads(res.stdout)
+    assert (run["id"], run["state"], run["step"]) == ("ee55ff66", "finished", 2)
+    assert run["already_registered"] is False
+    shown = json.loads(inproc("runs", "show", "ee55ff66", "--json").stdout)
+    assert shown["latest_eval"]["metrics"] == {"acc": 0.75}
+    again = inproc("runs", "import", str(d))
+    assert again.returncode == 0 and "already registered" in again.stdout + again.stderr

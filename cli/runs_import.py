@@ -1,0 +1,42 @@
+"""`clpbert runs import PATH...`: register run dirs the registry does not know (clpbert.runs.run_dirs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import JsonFlag, open_registry
+
+PATHS_HELP = "Run dirs, or folders of run dirs (e.g. a copied CLPBERT_HOME/runs)."
+
+
+def import_cmd(
+    where: Annotated[list[Path], typer.Argument(help=PATHS_HELP, show_default=False)],
+    name: Annotated[str | None, typer.Option("--name", help="Name for the run (one run dir only).")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Register run dirs copied from another machine or left by a lost registry: config, metrics,
+    evaluations, checkpoints, attempts and final state come from the dir; nothing is copied."""
+    from cli.output import diag, fmt_num, print_json, print_table
+    from cli.runs import run_summary
+    from clpbert.runs.run_dirs import import_run_dirs
+
+    with open_registry() as reg:
+        done = import_run_dirs(reg, list(where), name=name)
+    if json_:
+        print_json([{**run_summary(i.run), "already_registered": i.already} for i in done])
+        return
+    rows = []
+    for i in done:
+        r = i.run
+        what = "already registered" if i.already else ("imported (new id)" if i.new_id else "imported")
+        rows.append((r.id, r.name, r.task, r.state.value, r.step, fmt_num(r.best_metric_value), what))
+    print_table(["ID", "NAME", "TASK", "STATE", "STEP", "BEST", ""], rows, title="runs import")
+    diag(f"{sum(not i.already for i in done)} imported, {sum(i.already for i in done)} already registered")
+
+
+def register(group: typer.Typer) -> None:
+    """Add `runs import` to the `runs` group (cli/runs.py EXTENSIONS)."""
+    group.command("import")(import_cmd)
