@@ -58,27 +58,44 @@ def slurm_log(run: Any) -> Path | None:
     return found[-1] if found else None
 
 
-def parse_squeue(returncode: int, stdout: str, stderr: str) -> bool | None:
-    """From `squeue -h -j JOB -o %T`: True when the job is still listed, False when Slurm no longer
-    knows it (ended and purged: empty output, or "Invalid job id"), None when the answer is unclear."""
+def parse_squeue(returncode: int, stdout: str, stderr: str, jobs: list[str]) -> dict[str, bool | None]:
+    """From `squeue -h -j A,B -o "%i %T"`: per job, True when still listed (pending, running,
+    completing), False when Slurm no longer lists it, None when the answer is unclear.
+
+    Array and heterogeneous job lines (`123_4`, `123+1`) count for their job. An unknown id makes
+    squeue fail as a whole ("Invalid job id"): that says "gone" for a single job only.
+    """
     if returncode == 0:
-        return bool(stdout.strip())
-    if "invalid job id" in stderr.lower():
-        return False
-    return None
+        seen = {line.split()[0].split("_")[0].split("+")[0] for line in stdout.splitlines() if line.strip()}
+        return {j: j in seen for j in jobs}
+    if len(jobs) == 1 and "invalid job id" in stderr.lower():
+        return {jobs[0]: False}
+    return dict.fromkeys(jobs)
+
+
+def _squeue(squeue: str, jobs: list[str]) -> dict[str, bool | None]:
+    try:
+        res = subprocess.run([squeue, "-h", "-j", ",".join(jobs), "-o", "%i %T"], capture_output=True,
+                             text=True, timeout=SQUEUE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return dict.fromkeys(jobs)
+    return parse_squeue(res.returncode, res.stdout, res.stderr, jobs)
+
+
+def jobs_listed(jobs: list[str]) -> dict[str, bool | None]:
+    """Whether squeue still lists each job, in one call (per job only when one id is unknown to
+    Slurm, which fails the whole call); None for all without squeue on this host."""
+    squeue = shutil.which("squeue")
+    if squeue is None or not jobs:
+        return dict.fromkeys(jobs)
+    answers = _squeue(squeue, jobs)
+    if len(jobs) > 1 and all(v is None for v in answers.values()):
+        answers = {j: _squeue(squeue, [j])[j] for j in jobs}
+    return answers
 
 
 def job_listed(job: str) -> bool | None:
-    """Whether squeue still lists the job (pending, running, completing); None without squeue."""
-    squeue = shutil.which("squeue")
-    if squeue is None:
-        return None
-    try:
-        res = subprocess.run([squeue, "-h", "-j", job, "-o", "%T"], capture_output=True, text=True,
-                             timeout=SQUEUE_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return parse_squeue(res.returncode, res.stdout, res.stderr)
+    return jobs_listed([job])[job]
 
 
 def last_event(path: Path) -> dict[str, Any] | None:
@@ -126,10 +143,13 @@ def _config_facts(run: Any) -> tuple[str | None, str]:
     return metric, cfg.get("kind") or run.kind
 
 
-def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] = job_listed) -> str | None:
+def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] = job_listed,
+                   deadline: float | None = None) -> str | None:
     """Ingest one active Slurm run's new events and move its state on; the new state, if it changed.
 
-    `listed_by(job id)` says whether Slurm still lists the job (default: ask squeue).
+    `listed_by(job id)` says whether Slurm still lists the job (default: ask squeue). Past
+    `deadline` (time.monotonic) ingestion stops after the current batch; the final state waits until
+    every event is in, so a run never ends with part of its history missing.
     """
     if str(run.state) not in ACTIVE or not is_slurm_run(run) or not run.run_dir:
         return None
@@ -142,14 +162,19 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
             return None
         metric, kind = _config_facts(run)
         ingestor = Ingestor(reg, run.id, run_dir, metric=metric, kind=kind)
-        while ingestor.poll():
-            pass
+        drained = False
+        while not drained:
+            drained = not ingestor.poll()
+            if deadline is not None and time.monotonic() > deadline:
+                break
         state = str(run.state)
         started = ingestor.summary.started or (events.exists() and events.stat().st_size > 0)
         reason = f"Slurm job {job}" if job else None
         if (state in ("queued", "starting") and started
                 and reg.set_run_state(run.id, "running", reason=reason, only_from=("queued", "starting"))):
             state = "running"
+        if not drained:  # the next reconcile reads on: no final state before the whole history is in
+            return state if state != str(run.state) else None
         finish = last_event(events)
         if finish is not None and finish.get("event") == "finish":
             outcome = from_finish(finish, log_path=run_dir / "logs" / "train.log")
@@ -166,14 +191,16 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
 def sync_slurm_runs(reg: Any, budget_s: float = 1.0) -> dict[str, str]:
     """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state."""
     deadline = time.monotonic() + budget_s
+    runs = [r for r in reg.list_runs(state=list(ACTIVE), with_config=True) if is_slurm_run(r)]
+    if not runs:
+        return {}
+    listed = jobs_listed([j for r in runs if (j := slurm_job_id(r))])  # one squeue call for all
     changed: dict[str, str] = {}
-    for run in reg.list_runs(state=list(ACTIVE), with_config=True):
-        if not is_slurm_run(run):
-            continue
+    for run in runs:
         if time.monotonic() > deadline:
             break  # the next reconcile goes on
         with contextlib.suppress(NotFoundError):
-            new = sync_slurm_run(reg, run)
+            new = sync_slurm_run(reg, run, listed_by=listed.get, deadline=deadline)
             if new:
                 changed[run.id] = new
     return changed

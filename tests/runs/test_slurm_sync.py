@@ -107,9 +107,35 @@ def test_a_job_that_ended_without_a_finish_event_becomes_lost(runs_home, rt) -> 
 
 
 def test_squeue_answers() -> None:
-    assert parse_squeue(0, "RUNNING\n", "") is True
-    assert parse_squeue(0, "PENDING\n", "") is True
-    assert parse_squeue(0, "", "") is False  # ended, no longer listed
-    assert parse_squeue(1, "", "slurm_load_jobs error: Invalid job id specified\n") is False
-    assert parse_squeue(1, "", "slurm_load_jobs error: Unable to contact slurm controller\n") is None
+    jobs = ["81", "82", "83"]
+    out = "81 RUNNING\n83_4 PENDING\n83_5 RUNNING\n"
+    assert parse_squeue(0, out, "", jobs) == {"81": True, "82": False, "83": True}
+    assert parse_squeue(0, "", "", ["81"]) == {"81": False}  # ended, no longer listed
+    invalid = "slurm_load_jobs error: Invalid job id specified\n"
+    assert parse_squeue(1, "", invalid, ["81"]) == {"81": False}
+    assert parse_squeue(1, "", invalid, jobs) == dict.fromkeys(jobs)  # which one? asked again per job
+    down = "slurm_load_jobs error: Unable to contact slurm controller\n"
+    assert parse_squeue(1, "", down, ["81"]) == {"81": None}
 
+
+def test_a_long_history_is_read_over_several_passes_and_ends_only_when_complete(runs_home, rt) -> None:
+    import time
+
+    with open_registry() as reg:
+        run = _slurm_run(reg, rt, submitted_as="4713")
+        events = EventWriter(run.run_dir)
+        events.start(0, world_size=1, total_steps=20_000, task="demo", attempt=1)
+        for step in range(1, 20_001):
+            events.train(step, 0, {"loss": 1.0 / step, "lr": 1e-4, "grad_norm": 1.0})
+        events.finish(20_000, "finished")
+        events.close()
+        passes = 0
+        while reg.get_run(run.id).state != "finished":
+            passes += 1
+            assert passes < 1000
+            sync_slurm_run(reg, reg.get_run(run.id), listed_by=lambda job: False, deadline=time.monotonic())
+            if reg.get_run(run.id).state != "finished":
+                assert reg.get_run(run.id).state == "running"  # never lost: its finish event is coming
+        assert passes > 1  # one batch per pass with the deadline already past
+        series = reg.metric_series(run.id, "train/loss")
+        assert series.total_points == 20_000 and series.steps[-1] == 20_000
