@@ -2,12 +2,15 @@
 
 `real_data` points at ../shared/data/real (or $CLPBERT_REAL_DATA) and skips with a clear reason
 when the files are absent. `clpbert_home` gives each test its own CLPBERT_HOME (registry, runs,
-caches) so tests never touch the user's real data.
+caches) so tests never touch the user's real data. Every test taking `registry` runs on SQLite and,
+when CLPBERT_TEST_PG_URL is set (`eval "$(bash .ci/postgres.sh)"`), again on PostgreSQL with a
+freshly emptied schema.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,42 @@ def clpbert_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLPBERT_HOME", str(home))
     monkeypatch.delenv("CLPBERT_DB_URL", raising=False)
     return home
+
+
+PG_URL = os.environ.get("CLPBERT_TEST_PG_URL")
+
+
+def reset_pg(url: str) -> None:
+    """Drop every table (fresh schema) so each test starts from an empty PostgreSQL database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("postgresql", marks=[
+        pytest.mark.postgres,
+        pytest.mark.skipif(not PG_URL, reason="CLPBERT_TEST_PG_URL not set "
+                           "(run `eval \"$(bash .ci/postgres.sh)\"` to test PostgreSQL)"),
+    ]),
+])
+def registry_url(request: pytest.FixtureRequest, clpbert_home: Path) -> str:
+    if request.param == "postgresql":
+        assert PG_URL
+        reset_pg(PG_URL)
+        return PG_URL
+    return f"sqlite:///{clpbert_home / 'registry.db'}"
+
+
+@pytest.fixture
+def registry(registry_url: str) -> Iterator:
+    from clpbert.registry import open_registry
+
+    reg = open_registry(registry_url)
+    yield reg
+    reg.close()

@@ -89,7 +89,7 @@ def _run_dir(root: Path, name: str, events: list[tuple[str, dict]], identity: di
 START = ("start", {"step": 0, "world_size": 1, "total_steps": 4, "task": "demo", "attempt": 1})
 
 
-def test_attempts_and_final_state_come_from_the_events(clpbert_home: Path, tmp_path: Path) -> None:
+def test_attempts_and_final_state_come_from_the_events(registry, tmp_path: Path) -> None:
     twice = _run_dir(tmp_path, "aa11bb22", [
         START, ("train", {"step": 1, "epoch": 0, "metrics": {"loss": 3.0}}),
         ("finish", {"step": 1, "status": "stopped", "reason": "SIGTERM"}),
@@ -100,47 +100,47 @@ def test_attempts_and_final_state_come_from_the_events(clpbert_home: Path, tmp_p
                   "task": "demo", "created": 1_700_000_000.0})
     cut = _run_dir(tmp_path, "not an id!", [START, ("train", {"step": 1, "epoch": 0,
                                                                "metrics": {"loss": 1.0}})])
-    with open_registry() as reg:
-        a, b = import_run_dirs(reg, [tmp_path])
-        assert (a.run.id, a.run.name, a.run.tags) == ("aa11bb22", "two-tries", ["a"])
-        assert a.run.created == 1_700_000_000.0
-        assert a.run.state == "finished" and a.run.step == 2 and a.run.latest_loss == 2.0
-        assert [(x.number, x.state) for x in reg.list_attempts(a.run.id)] == [(1, "killed"), (2, "finished")]
-        assert b.new_id and b.run.name == "not an id!" and b.run.run_dir == str(cut.resolve())
-        assert b.run.state == "lost" and "without a finish event" in b.run.reason
-        assert reg.metric_series(b.run.id, "train/loss").values == [1.0]
-        assert twice.resolve() != cut.resolve()
+    reg = registry
+    a, b = import_run_dirs(reg, [tmp_path])
+    assert (a.run.id, a.run.name, a.run.tags) == ("aa11bb22", "two-tries", ["a"])
+    assert a.run.created == 1_700_000_000.0
+    assert a.run.state == "finished" and a.run.step == 2 and a.run.latest_loss == 2.0
+    assert [(x.number, x.state) for x in reg.list_attempts(a.run.id)] == [(1, "killed"), (2, "finished")]
+    assert b.new_id and b.run.name == "not an id!" and b.run.run_dir == str(cut.resolve())
+    assert b.run.state == "lost" and "without a finish event" in b.run.reason
+    assert reg.metric_series(b.run.id, "train/loss").values == [1.0]
+    assert twice.resolve() != cut.resolve()
 
 
-def test_an_id_taken_by_another_run_gets_a_fresh_one(clpbert_home: Path, tmp_path: Path) -> None:
-    with open_registry() as reg:
-        reg.create_run("finetune", "demo", name="here-first", run_id="cc33dd44")
-        d = _run_dir(tmp_path, "cc33dd44", [START, ("finish", {"step": 0, "status": "failed",
-                                                                "reason": "OOM"})])
-        (imp,) = import_run_dirs(reg, [d], name="renamed")
-        assert imp.new_id and imp.run.id != "cc33dd44" and imp.run.name == "renamed"
-        assert (imp.run.state, imp.run.reason) == ("failed", "OOM")
-        assert reg.get_run("cc33dd44").name == "here-first"
+def test_an_id_taken_by_another_run_gets_a_fresh_one(registry, tmp_path: Path) -> None:
+    reg = registry
+    reg.create_run("finetune", "demo", name="here-first", run_id="cc33dd44")
+    d = _run_dir(tmp_path, "cc33dd44", [START, ("finish", {"step": 0, "status": "failed",
+                                                            "reason": "OOM"})])
+    (imp,) = import_run_dirs(reg, [d], name="renamed")
+    assert imp.new_id and imp.run.id != "cc33dd44" and imp.run.name == "renamed"
+    assert (imp.run.state, imp.run.reason) == ("failed", "OOM")
+    assert reg.get_run("cc33dd44").name == "here-first"
 
 
-def test_bad_input_is_refused_before_anything_is_written(clpbert_home: Path, tmp_path: Path) -> None:
+def test_bad_input_is_refused_before_anything_is_written(registry, tmp_path: Path) -> None:
     _run_dir(tmp_path / "runs", "good0001", [START])
     bad = _run_dir(tmp_path / "runs", "bad00002", [START])
     (bad / "config.yaml").write_text("optim:\n  no_such_key: 1\n")
-    with open_registry() as reg:
-        with pytest.raises(UserError, match=r"bad00002/config\.yaml"):
-            import_run_dirs(reg, [tmp_path / "runs"])
-        assert reg.count_runs() == 0
-        with pytest.raises(UserError, match="no such directory"):
-            import_run_dirs(reg, [tmp_path / "nope"])
-        with pytest.raises(UserError, match="not a run dir and none inside it"):
-            import_run_dirs(reg, [tmp_path])
-        shutil.rmtree(bad)
-        _run_dir(tmp_path / "runs", "good0003", [START])
-        with pytest.raises(UserError, match="--name names one run"):
-            import_run_dirs(reg, [tmp_path / "runs"], name="x")
-        assert reg.count_runs() == 0
-        assert len(import_run_dirs(reg, [tmp_path / "runs"])) == 2
+    reg = registry
+    with pytest.raises(UserError, match=r"bad00002/config\.yaml"):
+        import_run_dirs(reg, [tmp_path / "runs"])
+    assert reg.count_runs() == 0
+    with pytest.raises(UserError, match="no such directory"):
+        import_run_dirs(reg, [tmp_path / "nope"])
+    with pytest.raises(UserError, match="not a run dir and none inside it"):
+        import_run_dirs(reg, [tmp_path])
+    shutil.rmtree(bad)
+    _run_dir(tmp_path / "runs", "good0003", [START])
+    with pytest.raises(UserError, match="--name names one run"):
+        import_run_dirs(reg, [tmp_path / "runs"], name="x")
+    assert reg.count_runs() == 0
+    assert len(import_run_dirs(reg, [tmp_path / "runs"])) == 2
 
 
 def test_launch_writes_the_identity_file(runs_home: Path, rt) -> None:
