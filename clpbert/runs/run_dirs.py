@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,30 @@ def write_run_file(run: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def edit_run(reg: Any, ref: str, *, name: str | None = None, add_tags: Sequence[str] = (),
+             remove_tags: Sequence[str] = (), notes: str | None = None) -> Any:
+    """Rename a run, tag/untag it or replace its notes, in the registry and in its run.json (so an
+    import elsewhere keeps them); the updated Run. Works in any state: it is bookkeeping only."""
+    run = reg.get_run(ref)
+    if name is not None and not name.strip():
+        raise UserError("--name: a run name cannot be empty")
+    unknown = [t for t in remove_tags if t not in run.tags]
+    if unknown:
+        have = ", ".join(map(str, run.tags)) or "none"
+        raise UserError(f"run {run.id} has no tag {unknown[0]!r}; its tags: {have}")
+    tags = [t for t in run.tags if t not in remove_tags]
+    tags += [t for t in dict.fromkeys(add_tags) if t not in tags]
+    fields: dict[str, Any] = {"tags": tags}
+    if name is not None:
+        fields["name"] = name.strip()
+    if notes is not None:
+        fields["notes"] = notes
+    run = reg.update_run(run.id, **fields)
+    if run.run_dir and Path(run.run_dir).is_dir():
+        write_run_file(run)
+    return run
 
 
 def is_run_dir(path: Path) -> bool:

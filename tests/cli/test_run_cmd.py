@@ -276,3 +276,16 @@ def test_runs_import_registers_a_copied_run_dir(inproc, tmp_path: Path) -> None:
     assert shown["latest_eval"]["metrics"] == {"acc": 0.75}
     again = inproc("runs", "import", str(d))
     assert again.returncode == 0 and "already registered" in again.stdout + again.stderr
+
+
+def test_runs_edit_renames_and_tags(inproc) -> None:
+    from clpbert.registry import open_registry
+
+    with open_registry() as reg:
+        run = reg.create_run("finetune", "demo", name="old", tags=["x"])
+    one_line_error(inproc("runs", "edit", run.id), "nothing to change")
+    one_line_error(inproc("runs", "edit", run.id, "--untag", "nope"), "has no tag 'nope'")
+    res = inproc("runs", "edit", "old", "--name", "new", "--tag", "y", "--untag", "x", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["id"], out["name"], out["tags"]) == (run.id, "new", ["y"])

@@ -151,3 +151,28 @@ def test_launch_writes_the_identity_file(runs_home: Path, rt) -> None:
         ident = json.loads((Path(run.run_dir) / RUN_FILE).read_text())
         assert (ident["id"], ident["name"], ident["tags"]) == (run.id, "idf", ["t"])
         assert ident["kind"] == "finetune"
+
+
+def test_edits_reach_the_registry_and_run_json_so_an_import_keeps_them(runs_home: Path, rt, tmp_path) -> None:
+    from clpbert.runs.run_dirs import edit_run
+
+    with open_registry() as reg:
+        req = LaunchRequest(kind="finetune", task="demo", dataset="demo", name="first", tags=["a", "b"],
+                            sets=rt.TINY)
+        run = launch_run(reg, req, start=False)
+        edited = edit_run(reg, run.name, name="  better ", add_tags=["c", "a", "c"], remove_tags=["b"],
+                          notes="lr too high")
+        assert (edited.name, edited.tags, edited.notes) == ("better", ["a", "c"], "lr too high")
+        assert reg.get_run(run.id).tags == ["a", "c"]
+        with pytest.raises(UserError, match="has no tag 'zzz'; its tags: a, c"):
+            edit_run(reg, run.id, remove_tags=["zzz"])
+        with pytest.raises(UserError, match="cannot be empty"):
+            edit_run(reg, run.id, name=" ")
+        assert reg.get_run(run.id).name == "better"
+        EventWriter(run.run_dir).start(0, world_size=1, total_steps=4, task="demo", attempt=1)
+    other = open_registry(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        (imp,) = import_run_dirs(other, [run.run_dir])
+        assert (imp.run.name, imp.run.tags, imp.run.notes) == ("better", ["a", "c"], "lr too high")
+    finally:
+        other.close()

@@ -1,4 +1,5 @@
-"""`clpbert runs import PATH...`: register run dirs the registry does not know (clpbert.runs.run_dirs)."""
+"""`clpbert runs import PATH...` and `clpbert runs edit RUN`: a run's identity (name, tags, notes) and
+run dirs the registry does not know (clpbert.runs.run_dirs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import JsonFlag, open_registry
+from cli.runs import RunArg
 
 PATHS_HELP = "Run dirs, or folders of run dirs (e.g. a copied CLPBERT_HOME/runs)."
 
@@ -37,6 +39,32 @@ def import_cmd(
     diag(f"{sum(not i.already for i in done)} imported, {sum(i.already for i in done)} already registered")
 
 
+def edit_cmd(
+    run_ref: RunArg,
+    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Add a tag (repeatable).")] = None,
+    untag: Annotated[list[str] | None, typer.Option("--untag", help="Remove a tag (repeatable).")] = None,
+    notes: Annotated[str | None, typer.Option("--notes", help="Replace the notes ('' clears them).")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Rename a run, tag or untag it, or replace its notes (also in RUN_DIR/run.json)."""
+    from cli.output import diag, print_json
+    from cli.runs import run_summary
+    from clpbert.errors import UserError
+    from clpbert.runs.run_dirs import edit_run
+
+    if name is None and not tag and not untag and notes is None:
+        raise UserError("nothing to change: give --name, --tag, --untag or --notes")
+    with open_registry() as reg:
+        run = edit_run(reg, run_ref, name=name, add_tags=tag or (), remove_tags=untag or (), notes=notes)
+    if json_:
+        print_json(run_summary(run))
+    else:
+        diag(f"run {run.id}: name {run.name!r}, tags {', '.join(map(str, run.tags)) or '-'}"
+             + (f", notes {run.notes!r}" if run.notes else ""))
+
+
 def register(group: typer.Typer) -> None:
-    """Add `runs import` to the `runs` group (cli/runs.py EXTENSIONS)."""
+    """Add `runs import` and `runs edit` to the `runs` group (cli/runs.py EXTENSIONS)."""
     group.command("import")(import_cmd)
+    group.command("edit")(edit_cmd)
