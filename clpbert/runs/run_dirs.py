@@ -122,10 +122,13 @@ def read_run_dir(path: Path) -> RunDirFacts:
             identity = json.loads((path / RUN_FILE).read_text())
         except ValueError as e:
             raise UserError(f"{path / RUN_FILE}: not valid JSON ({e}); fix or delete it") from None
+        if not isinstance(identity, dict):
+            raise UserError(f"{path / RUN_FILE}: not a JSON object; fix or delete it")
     try:
         config = load_config(path / CONFIG_FILE)
     except UserError as e:
-        raise UserError(f"{path / CONFIG_FILE}: {e}") from None
+        where = str(path / CONFIG_FILE)
+        raise UserError(str(e) if where in str(e) else f"{where}: {e}") from None
     return RunDirFacts(path, identity, config, read_events(path))
 
 
