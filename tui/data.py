@@ -245,6 +245,15 @@ class TuiData:
 
         service.resume_run(self.registry, run_id)
 
+    def edit_run(self, run_id: str, *, name: str, tags: Sequence[str], notes: str) -> None:
+        """Set the run's name, tags and notes (registry and run.json), as `clpbert runs edit`."""
+        from clpbert.runs.run_dirs import edit_run
+
+        current = [str(t) for t in self.registry.get_run(run_id).tags]
+        added = [t for t in tags if t not in current]
+        removed = [t for t in current if t not in tags]
+        edit_run(self.registry, run_id, name=name, notes=notes, add_tags=added, remove_tags=removed)
+
     def delete_run(self, run_id: str) -> None:
         """Rows and run dir (`clpbert runs rm`); an active run is refused with a UserError."""
         from clpbert.runs import service

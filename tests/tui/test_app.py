@@ -53,8 +53,8 @@ async def test_f1_and_question_mark_list_every_key_of_the_screen(make_app, settl
             await settle(pilot)
             assert isinstance(app.screen, HelpScreen)
             text = str(app.screen.query_one("#help-keys").render())
-            for expected in ("New run", "Stop", "Kill", "Resume", "Compare", "Delete", "Filter", "Quit",
-                             "Help", "Light/dark", "ctrl+p", "Mark", "Page down"):
+            for expected in ("New run", "Stop", "Kill", "Resume", "Edit", "Compare", "Delete", "Filter",
+                             "Quit", "Help", "Light/dark", "ctrl+p", "Mark", "Page down"):
                 assert expected in text, expected
             await pilot.press("escape")
             await settle(pilot)

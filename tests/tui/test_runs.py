@@ -143,3 +143,41 @@ async def test_kill_resume_and_delete(make_app, settle, ids, notifications, tui_
         assert not (tui_home / "runs" / ids["finished"]).exists()
         with open_registry() as reg:
             assert reg.count_runs() == 3
+
+
+async def test_edit_renames_tags_and_notes_the_run_and_an_empty_name_is_refused(make_app, settle, ids,
+                                                                                 notifications):
+    from textual.widgets import Input, Label, TextArea
+
+    from tui.screens.edit_run import EditRunScreen, parse_tags
+
+    assert parse_tags("a, b  c,,a") == ["a", "b", "c"]
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "e")  # the running run
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, EditRunScreen) and dialog.run_id == ids["running"]
+        assert dialog.query_one("#edit-name", Input).value == "demo-qa-live"
+        dialog.query_one("#edit-name", Input).value = "  "
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is dialog
+        assert "cannot be empty" in str(dialog.query_one("#edit-error", Label).render())
+        dialog.query_one("#edit-name", Input).value = "demo-qa-renamed"
+        dialog.query_one("#edit-tags", Input).value = "keep, lr-sweep"
+        dialog.query_one("#edit-notes", TextArea).text = "loss spikes at 2k"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen)
+        assert any(f"saved run {ids['running']}" in n for n in notifications(app))
+        with open_registry() as reg:
+            run = reg.get_run(ids["running"])
+        assert (run.name, run.tags) == ("demo-qa-renamed", ["keep", "lr-sweep"])
+        assert run.notes == "loss spikes at 2k"
+        names = [r.name for r in app.screen.query_one(RunsTable).visible_rows()]
+        assert "demo-qa-renamed" in names
+        await pilot.press("e", "escape")  # cancel changes nothing
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen)

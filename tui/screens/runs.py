@@ -57,6 +57,7 @@ class RunsScreen(Screen[None]):
         Binding("s", "stop", "Stop"),
         Binding("k", "kill", "Kill"),
         Binding("r", "resume", "Resume"),
+        Binding("e", "edit", "Edit"),
         Binding("space", "mark", "Mark", show=False),
         Binding("c", "compare", "Compare"),
         Binding("delete,x", "delete", "Delete", key_display="del/x"),
@@ -219,6 +220,21 @@ class RunsScreen(Screen[None]):
 
     def action_delete(self) -> None:
         self._confirm_then("delete", "delete_run", self._targets(), None)
+
+    def action_edit(self) -> None:
+        """Name, tags and notes of the run under the cursor."""
+        row = self.table.cursor
+        if row is None:
+            self.notify("no run here to edit", severity="warning")
+            return
+        from tui.screens.edit_run import EditRunScreen
+
+        def saved(ok: bool | None) -> None:
+            if ok:
+                self.notify(f"saved run {row.id}")
+                self.table.reload()
+
+        self.app.push_screen(EditRunScreen(row.id), saved)
 
     def action_resume(self) -> None:
         rows = [r for r in self._targets() if r.state in fmt.RESUMABLE_STATES]
