@@ -46,6 +46,8 @@ class RunInfo:
     config: dict[str, Any]
     config_yaml: str
     on_this_host: bool
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
 
 
 @dataclass
@@ -115,7 +117,8 @@ def run_info(run: Run) -> RunInfo:
                    latest_loss=run.latest_loss, best_name=run.best_metric_name,
                    best_value=run.best_metric_value, gpus=list(run.gpus), host=run.host, run_dir=run.run_dir,
                    reason=run.reason, config=dict(run.config), config_yaml=config_yaml,
-                   on_this_host=run.host == socket.gethostname())
+                   on_this_host=run.host == socket.gethostname(), tags=[str(t) for t in run.tags],
+                   notes=run.notes or "")
 
 
 def sample_reading(sample: GpuSample) -> GpuReading:

@@ -181,3 +181,8 @@ async def test_edit_renames_tags_and_notes_the_run_and_an_empty_name_is_refused(
         await pilot.press("e", "escape")  # cancel changes nothing
         await settle(pilot)
         assert isinstance(app.screen, RunsScreen)
+        await pilot.press("enter")  # the detail screen shows them
+        await settle(pilot)
+        summary = str(app.screen.query_one("#run-summary").render())
+        assert "demo-qa-renamed" in summary and "tags keep, lr-sweep" in summary
+        assert "notes: loss spikes at 2k" in summary

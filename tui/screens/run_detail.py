@@ -146,8 +146,13 @@ class RunDetailScreen(Screen[None]):
         started = "-" if info.started is None else fmt.duration(now - info.started) + " ago"
         host = "this host" if info.on_this_host else info.host or "-"
         text.append(f"\nGPUs {gpus}   started {started}   host {host}   dir {fmt.short_path(info.run_dir)}")
+        if info.tags:
+            text.append(f"   tags {', '.join(info.tags)}")
         if info.reason:
             text.append(f"\nreason: {info.reason}", style="yellow")
+        if info.notes:
+            first, *rest = info.notes.strip().splitlines() or [""]
+            text.append(f"\nnotes: {first}" + (" …" if rest else ""), style="italic")
         return text
 
     # -- curves -------------------------------------------------------------------------------
