@@ -403,6 +403,9 @@ def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
         raise UserError(f"run {run.id} is {run.state}; stop it first (`clpbert runs stop {run.id}`)")
     if str(run.state) == "finished":
         raise UserError(f"run {run.id} already finished; start a new run with --init {run.id} to train more")
+    if run.host.startswith("slurm"):
+        raise UserError(f"run {run.id} ran under Slurm and cannot be resumed from here; start a new run "
+                        f"with --init {run.id} (its best checkpoint), with --slurm again")
     run_dir = Path(run.run_dir)
     if latest_checkpoint(run_dir) is None:
         raise UserError(f"run {run.id} has no checkpoint to resume from (it stopped before the first "

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from clpbert.errors import UserError
 from clpbert.registry import open_registry
 from clpbert.runs.launch import SlurmOptions
 from clpbert.runs.reconcile import reconcile
-from clpbert.runs.service import LaunchRequest, launch_run
+from clpbert.runs.service import LaunchRequest, launch_run, resume_run
 from clpbert.runs.slurm_sync import LOCK_FILE, parse_squeue, sync_slurm_run
 from clpbert.train.events import EventWriter
 
@@ -89,6 +90,9 @@ def test_state_follows_the_events_and_a_locked_run_is_left_to_its_reader(runs_ho
         r = reg.get_run(run.id)
         assert seen == ["4711"] and r.step == 2 and "SIGTERM" in r.reason and "scancel" in r.reason
         assert reg.metric_series(run.id, "train/loss").values == [2.5, 2.0]
+        # no local supervisor may take over a Slurm run (it would ingest the same events twice)
+        with pytest.raises(UserError, match="ran under Slurm and cannot be resumed from here"):
+            resume_run(reg, run.id)
 
 
 def test_a_job_that_ended_without_a_finish_event_becomes_lost(runs_home, rt) -> None:
