@@ -70,6 +70,12 @@ def _registry_info() -> dict[str, Any]:
     return info
 
 
+def _slurm_info() -> dict[str, Any]:
+    """Which Slurm tools are on PATH: sbatch for `run --slurm --submit`, squeue to notice a job
+    that ended without its trainer's finish event (clpbert.runs.slurm_sync)."""
+    return {tool: shutil.which(tool) for tool in ("sbatch", "squeue")}
+
+
 def collect() -> dict[str, Any]:
     from clpbert import __version__, paths
 
@@ -86,6 +92,7 @@ def collect() -> dict[str, Any]:
         "nvml": _nvml_info(),
         "libraries": {m: _version_of(m) for m in ("decord", "av", "lmdb", "transformers", "sqlalchemy")},
         "registry": _registry_info(),
+        "slurm": _slurm_info(),
         "home": str(home),
         "disk_free_gb": round(usage.free / 2**30, 1),
     }
@@ -107,6 +114,9 @@ def doctor(json_: JsonFlag = False) -> None:
     reg = (f"{r['url']} (schema {r['revision']}, {r['runs']} runs)" if r.get("reachable")
            else f"{r['url']}: {r.get('error')}")
     libs = ", ".join(f"{k} {v or 'MISSING'}" for k, v in info["libraries"].items())
+    found = [k for k, v in info["slurm"].items() if v]
+    slurm = (", ".join(found) + " on PATH" if found
+             else "not on PATH (--slurm writes job scripts; submit them where sbatch is)")
     print_fields([
         ("clpbert", info["clpbert"]),
         ("python", f"{info['python']} ({info['platform']})"),
@@ -115,6 +125,7 @@ def doctor(json_: JsonFlag = False) -> None:
         ("nvml", nvml),
         ("libraries", libs),
         ("registry", reg),
+        ("slurm", slurm),
         ("home", info["home"]),
         ("disk free", f"{info['disk_free_gb']} GiB"),
     ])

@@ -111,3 +111,4 @@ def test_doctor_json_reports_without_gpu(clpbert_home: Path):
     assert info["registry"]["reachable"] is True and info["home"] == str(clpbert_home)
     assert isinstance(info["torch"]["cuda_available"], bool)
     assert "available" in info["nvml"]
+    assert set(info["slurm"]) == {"sbatch", "squeue"}  # paths, or null where Slurm is not installed
