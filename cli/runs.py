@@ -54,6 +54,7 @@ def list_cmd(
     task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
     search: Annotated[str | None, typer.Option(
         "--search", "-s", help="Text in the id, name, task, dataset, tags or notes.")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only runs with this tag.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")] = 50,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Show every run (no limit).")] = False,
     json_: JsonFlag = False,
@@ -64,8 +65,9 @@ def list_cmd(
 
     with open_registry() as reg:
         reconcile(reg)
-        runs = reg.list_runs(state=state or None, task=task, text=search, limit=None if all_ else limit)
-        total = reg.count_runs(state=state or None, task=task, text=search) if not all_ else len(runs)
+        filters = {"state": state or None, "task": task, "text": search, "tag": tag}
+        runs = reg.list_runs(**filters, limit=None if all_ else limit)
+        total = reg.count_runs(**filters) if not all_ else len(runs)
     if json_:
         print_json([run_summary(r) for r in runs])
         return

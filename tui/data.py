@@ -167,7 +167,7 @@ class TuiData:
     def runs_page(self, query: RunQuery, offset: int, limit: int) -> tuple[int, list[RunRow]]:
         """One window of the runs table: (count of matches, the rows at offset..offset+limit)."""
         filters = {"state": list(query.states) or None, "task": query.task or None,
-                   "text": query.text or None}
+                   "text": query.text or None, "tag": query.tag or None}
         sort = query.sort if query.sort in SORT_KEYS else "created"
         order = ("-" if query.descending else "") + sort
         total = self.registry.count_runs(**filters)

@@ -205,6 +205,11 @@ class GpusBusyError(UserError):
         super().__init__(f"GPUs already reserved: {busy}; wait for those runs or pick other --gpus")
 
 
+def _like_escape(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (escape character backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _now(value: float | None) -> float:
     return _time.time() if value is None else float(value)
 
@@ -486,7 +491,7 @@ class Registry:
         with self._read() as conn:
             row = conn.execute(select(T_RUNS).where(T_RUNS.c.id == ref)).first()
             if row is None and ref:
-                like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                like = _like_escape(ref) + "%"
                 rows = conn.execute(select(T_RUNS).where(T_RUNS.c.id.like(like, escape="\\")).limit(2)).all()
                 if not rows:
                     rows = conn.execute(select(T_RUNS).where(T_RUNS.c.name == ref).limit(2)).all()
@@ -498,7 +503,8 @@ class Registry:
             raise NotFoundError(f"no run {ref!r}; {RUNS_HINT}")
         return _run(row)
 
-    def _run_filters(self, state: Any, task: str | None, kind: str | None, text: str | None) -> list[Any]:
+    def _run_filters(self, state: Any, task: str | None, kind: str | None, text: str | None,
+                     tag: str | None = None) -> list[Any]:
         where = []
         states = _states(state)
         if states:
@@ -512,11 +518,18 @@ class Registry:
             cols = [T_RUNS.c.id, T_RUNS.c.name, T_RUNS.c.task, T_RUNS.c.dataset, T_RUNS.c.notes,
                     cast(T_RUNS.c.tags, String)]
             where.append(or_(*[func.lower(c).like(pat) for c in cols]))
+        if tag:
+            # tags are a JSON list of strings: the tag as a whole JSON string, whichever way the
+            # backend prints non-ASCII (SQLite keeps json.dumps' escapes, PostgreSQL may not)
+            text_tags = cast(T_RUNS.c.tags, String)
+            forms = dict.fromkeys((json.dumps(str(tag)), json.dumps(str(tag), ensure_ascii=False)))
+            where.append(or_(*[text_tags.like("%" + _like_escape(f) + "%", escape="\\") for f in forms]))
         return where
 
     def list_runs(self, *, state: str | Iterable[str] | None = None, task: str | None = None,
                   kind: str | None = None, text: str | None = None, order: str = "-created",
-                  limit: int | None = None, offset: int = 0, with_config: bool = False) -> list[Run]:
+                  limit: int | None = None, offset: int = 0, with_config: bool = False,
+                  tag: str | None = None) -> list[Run]:
         key = order.lstrip("-+")
         if key not in RUN_ORDER_KEYS:
             raise UserError(f"cannot order runs by {order!r}; use one of: {', '.join(RUN_ORDER_KEYS)} "
@@ -526,7 +539,7 @@ class Registry:
         # the same few values, and json.loads per row was half the time of listing 10k runs.
         cols = [null().label("config") if c.name == "config" and not with_config
                 else cast(c, Text).label(c.name) if c.name in ("gpus", "tags") else c for c in T_RUNS.columns]
-        q = select(*cols).where(*self._run_filters(state, task, kind, text))
+        q = select(*cols).where(*self._run_filters(state, task, kind, text, tag))
         q = q.order_by(col.desc() if order.startswith("-") else col.asc(), T_RUNS.c.id)
         if limit is not None:
             q = q.limit(int(limit))
@@ -551,8 +564,8 @@ class Registry:
         return out
 
     def count_runs(self, *, state: str | Iterable[str] | None = None, task: str | None = None,
-                   kind: str | None = None, text: str | None = None) -> int:
-        q = select(func.count()).select_from(T_RUNS).where(*self._run_filters(state, task, kind, text))
+                   kind: str | None = None, text: str | None = None, tag: str | None = None) -> int:
+        q = select(func.count()).select_from(T_RUNS).where(*self._run_filters(state, task, kind, text, tag))
         with self._read() as conn:
             return int(conn.execute(q).scalar_one())
 

@@ -289,3 +289,6 @@ def test_runs_edit_renames_and_tags(inproc) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert (out["id"], out["name"], out["tags"]) == (run.id, "new", ["y"])
+    listed = json.loads(inproc("runs", "list", "--tag", "y", "--json").stdout)
+    assert [r["id"] for r in listed] == [run.id]
+    assert json.loads(inproc("runs", "list", "--tag", "x", "--json").stdout) == []

@@ -301,3 +301,20 @@ def test_reservations_are_all_or_nothing(registry):
     assert registry.reserve_gpus(b.id, [(1, "GPU-1")], host="h2")[0].host == "h2"  # other host: free
     assert registry.release_gpus(a.id) == 2
     assert registry.reserve_gpus(b.id, [(1, "GPU-1")], host="h1")[0].run_id == b.id
+
+
+def test_a_tag_filter_matches_whole_tags_only(registry):
+    def run(name: str, tags: list[str]) -> str:
+        return registry.create_run("finetune", "qa", name=name, tags=tags).id
+
+    sweep = run("a", ["lr-sweep", "keep"])
+    longer = run("b", ["lr-sweep-2"])
+    odd = run("c", ['50%_"done"', "größe"])
+    run("d", [])
+    assert [r.id for r in registry.list_runs(tag="lr-sweep")] == [sweep]  # not lr-sweep-2
+    assert registry.count_runs(tag="lr-sweep") == 1
+    assert [r.id for r in registry.list_runs(tag="lr-sweep-2")] == [longer]
+    assert [r.id for r in registry.list_runs(tag="keep", task="qa")] == [sweep]
+    assert [r.id for r in registry.list_runs(tag='50%_"done"')] == [odd]  # LIKE wildcards, quotes
+    assert [r.id for r in registry.list_runs(tag="größe")] == [odd]  # non-ASCII on either backend
+    assert registry.list_runs(tag="50") == [] and registry.list_runs(tag="sweep") == []

@@ -8,15 +8,17 @@ from clpbert.registry import open_registry
 from tui.screens.compare import CompareScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.run_detail import RunDetailScreen
-from tui.screens.runs import RunsScreen, parse_filter
+from tui.screens.runs import RunsScreen, format_filter, parse_filter
 from tui.widgets.runs_table import RunQuery, RunsTable
 
 pytestmark = pytest.mark.anyio
 
 
-def test_parse_filter_splits_words_states_and_task():
+def test_parse_filter_splits_words_states_task_and_tag():
     q = parse_filter("oom state:failed,lost task:tgif_qa_frameqa", RunQuery(sort="name", descending=False))
     assert q == RunQuery("oom", ("failed", "lost"), "tgif_qa_frameqa", "name", False)
+    q = parse_filter("tag:sweep oom", RunQuery())
+    assert (q.text, q.tag) == ("oom", "sweep") and format_filter(q) == "oom tag:sweep"
 
 
 async def test_filter_state_cycle_and_sorting(make_app, settle):
@@ -178,6 +180,10 @@ async def test_edit_renames_tags_and_notes_the_run_and_an_empty_name_is_refused(
         assert run.notes == "loss spikes at 2k"
         names = [r.name for r in app.screen.query_one(RunsTable).visible_rows()]
         assert "demo-qa-renamed" in names
+        app.screen.query_one("#runs-filter", Input).value = "tag:lr-sweep"  # the new tag filters
+        await settle(pilot)
+        assert [r.name for r in app.screen.query_one(RunsTable).visible_rows()] == ["demo-qa-renamed"]
+        app.screen.query_one(RunsTable).focus()
         await pilot.press("e", "escape")  # cancel changes nothing
         await settle(pilot)
         assert isinstance(app.screen, RunsScreen)

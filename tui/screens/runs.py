@@ -1,8 +1,8 @@
 """The runs screen: every run in a virtualised table, filtered, sorted, acted on.
 
 Filter syntax in the box (`/` to focus): free words match the name/id, `state:running,failed`
-keeps those states, `task:demo` one task; `f` cycles the state filter, `o` the sort column,
-`O` flips the order, a header click sorts by that column.
+keeps those states, `task:demo` one task, `tag:sweep` one tag; `f` cycles the state filter, `o` the
+sort column, `O` flips the order, a header click sorts by that column.
 """
 
 from __future__ import annotations
@@ -25,18 +25,20 @@ SORTS = [c.sort for c in COLUMNS if c.sort]
 
 
 def parse_filter(text: str, base: RunQuery) -> RunQuery:
-    """`state:a,b task:t words` -> a RunQuery (sort kept from `base`)."""
-    words, states, task = [], (), ""
+    """`state:a,b task:t tag:x words` -> a RunQuery (sort kept from `base`)."""
+    words, states, task, tag = [], (), "", ""
     for token in text.split():
         key, sep, value = token.partition(":")
         if sep and key == "state":
             states = tuple(s for s in value.split(",") if s)
         elif sep and key == "task":
             task = value
+        elif sep and key == "tag":
+            tag = value
         else:
             words.append(token)
     return RunQuery(text=" ".join(words), states=states, task=task, sort=base.sort,
-                    descending=base.descending)
+                    descending=base.descending, tag=tag)
 
 
 def format_filter(query: RunQuery) -> str:
@@ -45,6 +47,8 @@ def format_filter(query: RunQuery) -> str:
         parts.append("state:" + ",".join(query.states))
     if query.task:
         parts.append(f"task:{query.task}")
+    if query.tag:
+        parts.append(f"tag:{query.tag}")
     return " ".join(parts)
 
 
@@ -72,7 +76,7 @@ class RunsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="runs-bar"):
-            yield Input(placeholder="filter: words  state:running,failed  task:demo   (/ to focus)",
+            yield Input(placeholder="filter: words  state:running,failed  task:demo  tag:sweep  (/ to focus)",
                         id="runs-filter")
             yield Label("", id="runs-summary")
         yield RunsTable(self.app.data.runs_page, clock=self.app.clock, id="runs-table")

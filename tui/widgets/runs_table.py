@@ -55,6 +55,7 @@ class RunQuery:
     task: str = ""
     sort: str = "created"
     descending: bool = True
+    tag: str = ""
 
 
 @dataclass(frozen=True)
