@@ -190,8 +190,27 @@ def compare_data(reg: Any, refs: list[str], all_keys: bool = False) -> dict[str,
             "config": config, "metrics": dict(sorted(metrics.items()))}
 
 
+TAG_HELP = "Also every run with this tag (oldest first), e.g. all runs of a sweep."
+
+
+def _with_tag(reg: Any, refs: list[str] | None, tag: str | None) -> list[str]:
+    """The runs named, then those with the tag (each once, in that order)."""
+    from clpbert.errors import UserError
+
+    out = list(refs or [])
+    if tag:
+        tagged = [r.id for r in reg.list_runs(tag=tag, order="created")]
+        if not tagged:
+            raise UserError(f"no run has the tag {tag!r} (`clpbert runs edit RUN --tag {tag}` adds it)")
+        known = {reg.get_run(r).id for r in out}
+        out += [r for r in tagged if r not in known]
+    return out
+
+
 def compare(
-    run_refs: Annotated[list[str], typer.Argument(help="Two or more runs.")],
+    run_refs: Annotated[list[str] | None, typer.Argument(help="Two or more runs.", show_default=False)]
+    = None,
+    tag: Annotated[str | None, typer.Option("--tag", help=TAG_HELP)] = None,
     all_keys: Annotated[bool, typer.Option("--all", help="Show every config key, not only differences.")]
     = False,
     json_: JsonFlag = False,
@@ -199,10 +218,11 @@ def compare(
     """Compare runs side by side: config differences and final metrics."""
     from clpbert.errors import UserError
 
-    if len(run_refs) < 2:
-        raise UserError("compare needs at least two runs")
     with open_registry() as reg:
-        data = compare_data(_reconciled(reg), run_refs, all_keys)
+        refs = _with_tag(_reconciled(reg), run_refs, tag)
+        if len(refs) < 2:
+            raise UserError("compare needs at least two runs (name them, or give --tag)")
+        data = compare_data(reg, refs, all_keys)
     if json_:
         print(json.dumps(data, default=str))
         return
@@ -265,7 +285,8 @@ def _csv(runs: list[dict[str, Any]]) -> str:
 
 
 def export(
-    run_refs: Annotated[list[str], typer.Argument(help="Runs to export.")],
+    run_refs: Annotated[list[str] | None, typer.Argument(help="Runs to export.", show_default=False)] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help=TAG_HELP)] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
     what: Annotated[str, typer.Option("--what", help="metrics | evals | all")] = "all",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")]
@@ -279,7 +300,10 @@ def export(
     if what not in ("metrics", "evals", "all"):
         raise UserError(f"--what {what!r}: use metrics, evals or all")
     with open_registry() as reg:
-        runs = export_data(_reconciled(reg), run_refs, what)
+        refs = _with_tag(_reconciled(reg), run_refs, tag)
+        if not refs:
+            raise UserError("export needs runs: name them, or give --tag")
+        runs = export_data(reg, refs, what)
     text = _csv(runs) if fmt == "csv" else _json(runs)
     if output is None:
         sys.stdout.write(text)

@@ -237,6 +237,13 @@ def test_compare_shows_config_differences_and_final_metrics(two_runs, inproc) ->
     table = inproc("runs", "compare", *ids)
     assert "optim.lr" in table.stdout and "val/acc" in table.stdout
     one_line_error(inproc("runs", "compare", ids[0]), "at least two")
+    # a sweep by tag: both runs tagged, named once even when also listed by id
+    for rid in ids:
+        assert inproc("runs", "edit", rid, "--tag", "lr-sweep").returncode == 0
+    by_tag = json.loads(inproc("runs", "compare", ids[1], "--tag", "lr-sweep", "--json").stdout)
+    assert [r["id"] for r in by_tag["runs"]] == [ids[1], ids[0]]
+    assert by_tag["config"] == {"optim.lr": [3e-4, 1e-3]}
+    one_line_error(inproc("runs", "compare", "--tag", "nope"), "no run has the tag 'nope'")
 
 
 def test_export_csv_and_json(two_runs, tmp_path: Path, inproc) -> None:
@@ -251,6 +258,10 @@ def test_export_csv_and_json(two_runs, tmp_path: Path, inproc) -> None:
     data = json.loads(out.read_text())
     assert [r["id"] for r in data["runs"]] == ids and "metrics" not in data["runs"][0]
     assert data["runs"][1]["evals"][0]["metrics"]["acc"] == 0.6
+    inproc("runs", "edit", ids[1], "--tag", "best")
+    tagged = json.loads(inproc("runs", "export", "--tag", "best", "--format", "json").stdout)
+    assert [r["id"] for r in tagged["runs"]] == [ids[1]]
+    one_line_error(inproc("runs", "export"), "name them, or give --tag")
 
 
 def test_runs_import_registers_a_copied_run_dir(inproc, tmp_path: Path) -> None:
