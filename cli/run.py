@@ -24,6 +24,10 @@ wait as `queued`, in order. --follow shows live progress and exits 0 only if the
 Multi-node: run the same command on each node with --nnodes N --node-rank R --rdzv-endpoint
 HOST:PORT (torchrun's rendezvous). --slurm writes RUN_DIR/job.sbatch instead (srun on each
 node); --submit also submits it with sbatch.
+
+Sweeps: --sweep KEY=V1,V2 (repeatable: every combination) starts one run per point, all tagged
+sweep-<id>; `clpbert runs compare --tag sweep-<id>` compares them. Runs asking for the same GPUs
+queue behind each other; --gpus auto:1 spreads them over free GPUs.
 """
 
 KINDS = ("pretrain", "finetune", "eval")
@@ -186,6 +190,8 @@ def run(
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override KEY=VALUE (repeatable).")]
     = None,
+    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="KEY=V1,V2,...: one run per value "
+                                                    "(repeatable: every combination).")] = None,
     name: Annotated[str, typer.Option("--name", help="Run name (default: <task>-<id>).")] = "",
     tags: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
     nnodes: Annotated[int, typer.Option("--nnodes", min=1, help="Nodes taking part (torchrun).")] = 1,
@@ -224,6 +230,9 @@ def run(
     req = LaunchRequest(kind=kind, task=task, dataset=dataset, init=init, gpus=None if slurm else gpus,
                         config_file=config, sets=sets or [], name=name, tags=tags or [], topology=topology,
                         slurm=slurm_opts, submit=submit)
+    if sweep:
+        _run_sweep(req, sweep, follow, as_json)
+        return
     with open_registry() as reg:
         reconcile(reg)
         created = launch_run(reg, req)
@@ -239,6 +248,28 @@ def run(
             print(json.dumps(run_json(reg, final)))
         if str(final.state) != "finished":
             raise typer.Exit(1)
+
+
+def _run_sweep(req: Any, sweep: list[str], follow: bool, as_json: bool) -> None:
+    """One run per point of the grid (clpbert.runs.sweep); prints them and how to compare them."""
+    from cli.output import print_table
+    from clpbert.errors import UserError
+    from clpbert.registry import open_registry
+    from clpbert.runs.reconcile import reconcile
+    from clpbert.runs.sweep import launch_sweep, parse_sweep
+
+    if follow:
+        raise UserError("--follow follows one run; watch a sweep with `clpbert tui` or "
+                        "`clpbert runs list --tag`")
+    axes = parse_sweep(sweep, req.sets)
+    with open_registry() as reg:
+        reconcile(reg)
+        tag, runs = launch_sweep(reg, req, axes)
+        if as_json:
+            print(json.dumps({"tag": tag, "runs": [run_json(reg, r) for r in runs]}))
+            return
+    print_table(["ID", "NAME", "STATE"], [(r.id, r.name, str(r.state)) for r in runs], title=f"sweep {tag}")
+    sys.stderr.write(f"{len(runs)} runs tagged {tag}; compare them: clpbert runs compare --tag {tag}\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -134,6 +134,22 @@ def gpu_request(spec: str | None) -> GpuRequest:
     return parse_gpu_spec(spec, gpu_snapshot())
 
 
+def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None
+                  ) -> tuple[Any, GpuRequest]:
+    """Everything a launch checks before it writes anything: (the resolved config, the GPU request).
+
+    Raises UserError for a bad config, dataset or --gpus.
+    """
+    cfg = resolve_request_config(req, environ)
+    _check_dataset(reg, cfg)
+    gpus = gpu_request(req.gpus)
+    if gpus.cpu:
+        if cfg.runtime.device == "cuda":
+            raise UserError("runtime.device=cuda needs GPUs: add --gpus (e.g. --gpus 0 or --gpus auto:1)")
+        cfg.runtime.device = "cpu"
+    return cfg, gpus
+
+
 def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None,
                start: bool = True) -> Any:
     """Resolve the config, create the run (dir + row), start its supervisor; returns the Run.
@@ -142,13 +158,7 @@ def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = No
     """
     from clpbert.config import save_config
 
-    cfg = resolve_request_config(req, environ)
-    _check_dataset(reg, cfg)
-    gpus = gpu_request(req.gpus)
-    if gpus.cpu:
-        if cfg.runtime.device == "cuda":
-            raise UserError("runtime.device=cuda needs GPUs: add --gpus (e.g. --gpus 0 or --gpus auto:1)")
-        cfg.runtime.device = "cpu"
+    cfg, gpus = check_request(reg, req, environ)
     if req.slurm is not None:
         return _launch_slurm(reg, req, cfg)
     run_id = secrets.token_hex(4)

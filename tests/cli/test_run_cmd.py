@@ -303,3 +303,17 @@ def test_runs_edit_renames_and_tags(inproc) -> None:
     listed = json.loads(inproc("runs", "list", "--tag", "y", "--json").stdout)
     assert [r["id"] for r in listed] == [run.id]
     assert json.loads(inproc("runs", "list", "--tag", "x", "--json").stdout) == []
+
+
+def test_run_sweep_json_and_its_mistakes(inproc) -> None:
+    base = ["run", "finetune", "--task", "msrvtt_qa", "--set", "data.txt_db=/x", "--slurm",
+            "--gpus-per-node", "1"]
+    res = inproc(*base, "--sweep", "optim.lr=1e-5,5e-5", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert len(out["runs"]) == 2 and all(out["tag"] in r["tags"] for r in out["runs"])
+    compared = json.loads(inproc("runs", "compare", "--tag", out["tag"], "--json").stdout)
+    assert compared["config"]["optim.lr"] == [1e-5, 5e-5]
+    one_line_error(inproc(*base, "--sweep", "optim.lr"), "KEY=V1,V2")
+    one_line_error(inproc(*base, "--sweep", "optim.lr=1e-5", "--follow"), "--follow follows one run")
+    assert len(json.loads(inproc("runs", "list", "--json").stdout)) == 2  # the mistakes created nothing
