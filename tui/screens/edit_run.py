@@ -12,8 +12,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, TextArea
+
+from tui.screens.form import FormScreen
 
 
 def parse_tags(text: str) -> list[str]:
@@ -21,8 +22,10 @@ def parse_tags(text: str) -> list[str]:
     return list(dict.fromkeys(t for t in text.replace(",", " ").split() if t))
 
 
-class EditRunScreen(ModalScreen[bool]):
+class EditRunScreen(FormScreen[bool]):
     """Dismisses with True when the run was saved, False when cancelled."""
+
+    ERROR_ID, SUBMIT_ID = "edit-error", "edit-save"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -65,7 +68,7 @@ class EditRunScreen(ModalScreen[bool]):
         try:
             run = self.app.data.registry.get_run(self.run_id)
         except Exception as e:  # deleted meanwhile: say so, never crash
-            self.app.call_from_thread(self._failed, str(e))
+            self.app.call_from_thread(self.show_error, str(e))
             return
         self.app.call_from_thread(self._fill, run.name, [str(t) for t in run.tags], run.notes or "")
 
@@ -87,20 +90,9 @@ class EditRunScreen(ModalScreen[bool]):
         name = self.query_one("#edit-name", Input).value
         tags = parse_tags(self.query_one("#edit-tags", Input).value)
         notes = self.query_one("#edit-notes", TextArea).text
-        self.query_one("#edit-save", Button).disabled = True
-        self._save(name, tags, notes)
 
-    @work(thread=True, exclusive=True, group="edit-run")
-    def _save(self, name: str, tags: list[str], notes: str) -> None:
-        from clpbert.errors import UserError
-
-        try:
+        def save() -> bool:
             self.app.data.edit_run(self.run_id, name=name, tags=tags, notes=notes)
-        except UserError as e:
-            self.app.call_from_thread(self._failed, str(e))
-            return
-        self.app.call_from_thread(self.dismiss, True)
+            return True
 
-    def _failed(self, message: str) -> None:
-        self.query_one("#edit-error", Label).update(message)
-        self.query_one("#edit-save", Button).disabled = False
+        self.submit(save)

@@ -14,15 +14,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList
 from textual.widgets.selection_list import Selection
 
 from tui.data import NewRunChoices, NewRunRequest
+from tui.screens.form import FormScreen
 
 
-class NewRunScreen(ModalScreen[str | None]):
+class NewRunScreen(FormScreen[str | None]):
     """Dismisses with the new run's id, or None when cancelled."""
+
+    ERROR_ID, SUBMIT_ID = "new-error", "new-start"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -125,21 +127,4 @@ class NewRunScreen(ModalScreen[str | None]):
         if not request.task:
             self.query_one("#new-error", Label).update("choose a task")
             return
-        self.query_one("#new-start", Button).disabled = True
-        self.query_one("#new-error", Label).update("starting…")
-        self._start(request)
-
-    @work(thread=True, exclusive=True, group="new-run-start")
-    def _start(self, request: NewRunRequest) -> None:
-        from clpbert.errors import UserError
-
-        try:
-            run_id = self.app.data.start_run(request)
-        except UserError as e:
-            self.app.call_from_thread(self._failed, str(e))
-            return
-        self.app.call_from_thread(self.dismiss, run_id)
-
-    def _failed(self, message: str) -> None:
-        self.query_one("#new-error", Label).update(message)
-        self.query_one("#new-start", Button).disabled = False
+        self.submit(lambda: self.app.data.start_run(request), busy="starting…")
