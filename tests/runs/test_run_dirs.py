@@ -57,7 +57,7 @@ def test_a_copied_run_dir_rebuilds_the_same_run_in_a_fresh_registry(runs_home: P
         # started/ended: the supervisor stamps them when it notices (poll lag, process exit); the
         # import takes the trainer's own event times, which come a little earlier
         for key in ("started", "ended"):
-            assert 0 <= original["run"][key] - view["run"][key] < 10, key
+            assert 0 <= original["run"][key] - view["run"][key] < 60, key  # seconds, even on a loaded box
         same = {**original["run"], **{k: view["run"][k] for k in ("reason", "started", "ended")}}
         assert view["run"] == same
         for key in ("metrics", "evals", "checkpoints", "attempts"):
