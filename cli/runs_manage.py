@@ -43,7 +43,8 @@ def logs(
 ) -> None:
     """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
     from clpbert.errors import UserError
-    from clpbert.runs.slurm_sync import is_slurm_run, slurm_log, sync_slurm_run
+    from clpbert.runs.launch import is_slurm_run
+    from clpbert.runs.slurm_sync import slurm_log, sync_slurm_run
 
     with open_registry() as reg:
         run = _reconciled(reg).get_run(run_ref)

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from clpbert.errors import UserError
 from clpbert.runs.gpu_spec import GpuRef
@@ -101,6 +102,17 @@ def supervisor_command(run_id: str, python: str | None = None) -> list[str]:
 # ------------------------------------------------------------------------------------------
 # Slurm
 # ------------------------------------------------------------------------------------------
+
+
+def is_slurm_run(run: Any) -> bool:
+    """Runs written by `--slurm` have host `slurm` (script only) or `slurm:<job id>` (submitted)."""
+    host = run.host or ""
+    return host == "slurm" or host.startswith("slurm:")
+
+
+def slurm_job_id(run: Any) -> str | None:
+    host = run.host or ""
+    return host.split(":", 1)[1] or None if host.startswith("slurm:") else None
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import Any
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
 from clpbert.runs.scheduler import LAUNCH_FILE
+from clpbert.runs.service import ACTIVE
 from clpbert.runs.slurm_sync import sync_slurm_runs
 
-ACTIVE = ("queued", "starting", "running", "stopping")
 NEVER_STARTED_AFTER_S = 60.0
 """A run with no supervisor pid this long after creation is lost (the launcher died)."""
 RETENTION_BUDGET_S = 0.05

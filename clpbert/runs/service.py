@@ -30,7 +30,7 @@ from clpbert import paths
 from clpbert.errors import NotFoundError, UserError
 from clpbert.runs import control, procs
 from clpbert.runs.gpu_spec import GpuRequest, parse_gpu_spec
-from clpbert.runs.launch import SlurmOptions, Topology, slurm_script, supervisor_command
+from clpbert.runs.launch import SlurmOptions, Topology, is_slurm_run, slurm_script, supervisor_command
 from clpbert.runs.run_dirs import write_run_file
 from clpbert.runs.scheduler import LAUNCH_FILE, request_of_run_dir, request_to_dict
 
@@ -329,7 +329,7 @@ def _supervisor(run: Any) -> procs.ProcessId | None:
 def _require_active(run: Any, verb: str) -> None:
     if str(run.state) in FINAL:
         raise UserError(f"run {run.id} is already {run.state}; nothing to {verb}")
-    if run.host.startswith("slurm"):
+    if is_slurm_run(run):
         raise UserError(f"run {run.id} runs under Slurm ({run.reason}); use scancel")
 
 
@@ -413,7 +413,7 @@ def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
         raise UserError(f"run {run.id} is {run.state}; stop it first (`clpbert runs stop {run.id}`)")
     if str(run.state) == "finished":
         raise UserError(f"run {run.id} already finished; start a new run with --init {run.id} to train more")
-    if run.host.startswith("slurm"):
+    if is_slurm_run(run):
         raise UserError(f"run {run.id} ran under Slurm and cannot be resumed from here; start a new run "
                         f"with --init {run.id} (its best checkpoint), with --slurm again")
     run_dir = Path(run.run_dir)
@@ -439,7 +439,7 @@ def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
 def remove_run(reg: Any, ref: str, force: bool = False) -> Any:
     """Delete the run's rows and its run dir; refuses an active run unless force (then kills it)."""
     run = reg.get_run(ref)
-    if str(run.state) in ACTIVE and not run.host.startswith("slurm"):
+    if str(run.state) in ACTIVE and not is_slurm_run(run):
         if not force:
             raise UserError(f"run {run.id} is {run.state}; stop it first or pass --force")
         kill_run(reg, run.id)

@@ -27,23 +27,13 @@ from typing import Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs.ingest import EVENTS_FILE, Ingestor
+from clpbert.runs.launch import is_slurm_run, slurm_job_id
 from clpbert.runs.outcome import from_finish
+from clpbert.runs.service import ACTIVE
 
-ACTIVE = ("queued", "starting", "running", "stopping")
 LOCK_FILE = "ingest.lock"
 TAIL_BYTES = 64 * 1024
 SQUEUE_TIMEOUT_S = 10.0
-
-
-def is_slurm_run(run: Any) -> bool:
-    """Runs written by `--slurm` have host `slurm` (script only) or `slurm:<job id>` (submitted)."""
-    host = run.host or ""
-    return host == "slurm" or host.startswith("slurm:")
-
-
-def slurm_job_id(run: Any) -> str | None:
-    host = run.host or ""
-    return host.split(":", 1)[1] or None if host.startswith("slurm:") else None
 
 
 def slurm_log(run: Any) -> Path | None:
