@@ -190,6 +190,14 @@ class Ingestor:
         self._save_offset()
         return events
 
+    def drain(self, deadline: float | None = None) -> bool:
+        """Poll until nothing complete is left (True), or stop after the batch that passes
+        `deadline` (time.monotonic; False: more may be waiting, the saved offset resumes there)."""
+        while self.poll():
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
+
     def _track_best(self, values: dict[str, Any], progress: dict[str, Any]) -> None:
         name = self.metric or self._best_name
         if not name or name not in values:

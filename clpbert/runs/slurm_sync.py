@@ -152,11 +152,7 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
             return None
         metric, kind = _config_facts(run)
         ingestor = Ingestor(reg, run.id, run_dir, metric=metric, kind=kind)
-        drained = False
-        while not drained:
-            drained = not ingestor.poll()
-            if deadline is not None and time.monotonic() > deadline:
-                break
+        drained = ingestor.drain(deadline)
         state = str(run.state)
         started = ingestor.summary.started or (events.exists() and events.stat().st_size > 0)
         reason = f"Slurm job {job}" if job else None
