@@ -170,16 +170,18 @@ def _attempts(reg: Any, run_id: str, facts: RunDirFacts, outcome: Outcome) -> No
         reg.end_attempt(run_id, outcome.state, number=number, reason=outcome.reason)
 
 
-def _registered(reg: Any, path: Path) -> Any | None:
-    for run in reg.list_runs():
-        if run.run_dir and Path(run.run_dir).resolve() == path:
-            return run
-    return None
+def registered_dirs(reg: Any) -> dict[Path, Any]:
+    """Resolved run dir -> its run, for every run of the registry (read once per import)."""
+    return {Path(run.run_dir).resolve(): run for run in reg.list_runs() if run.run_dir}
 
 
-def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None) -> Imported:
-    """Register one checked run dir with its whole history; the registry's run."""
-    known = _registered(reg, facts.path)
+def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
+                   registered: dict[Path, Any] | None = None) -> Imported:
+    """Register one checked run dir with its whole history; the registry's run.
+
+    `registered`: `registered_dirs(reg)` when importing many dirs (read here when not given).
+    """
+    known = (registered if registered is not None else registered_dirs(reg)).get(facts.path)
     if known is not None:
         return Imported(known, already=True)
     cfg, ident = facts.config, facts.identity
@@ -201,8 +203,7 @@ def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None) -> Imp
         outcome = _outcome(facts)
         _attempts(reg, run.id, facts, outcome)
         ingestor = Ingestor(reg, run.id, facts.path, offset=0, metric=cfg.eval.metric or None, kind=cfg.kind)
-        while ingestor.poll():
-            pass
+        ingestor.drain()
         if facts.starts:
             reg.set_run_state(run.id, "running", now=facts.starts[0].get("time"))
         finish_t = facts.finish.get("time") if facts.finish else None
@@ -224,4 +225,5 @@ def import_run_dirs(reg: Any, where: list[str | os.PathLike[str]], name: str | N
     if name and len(dirs) > 1:
         raise UserError(f"--name names one run, but {len(dirs)} run dirs were found; leave it out")
     checked = [read_run_dir(d) for d in dirs]
-    return [import_run_dir(reg, facts, name) for facts in checked]
+    registered = registered_dirs(reg)
+    return [import_run_dir(reg, facts, name, registered) for facts in checked]
