@@ -151,14 +151,15 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
 
 
 def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None,
-               start: bool = True) -> Any:
+               start: bool = True, checked: tuple[Any, GpuRequest] | None = None) -> Any:
     """Resolve the config, create the run (dir + row), start its supervisor; returns the Run.
 
-    Raises UserError (nothing written) for a bad config, dataset or --gpus.
+    Raises UserError (nothing written) for a bad config, dataset or --gpus. `checked`: what
+    `check_request(reg, req, environ)` returned already (a sweep checks every point first).
     """
     from clpbert.config import save_config
 
-    cfg, gpus = check_request(reg, req, environ)
+    cfg, gpus = checked if checked is not None else check_request(reg, req, environ)
     if req.slurm is not None:
         return _launch_slurm(reg, req, cfg)
     run_id = secrets.token_hex(4)

@@ -68,6 +68,5 @@ def launch_sweep(reg: Any, req: Any, axes: Sequence[tuple[str, list[str]]],
     requests = [dataclasses.replace(req, sets=[*req.sets, *(f"{k}={v}" for k, v in p.items())],
                                     name=point_name(base, p), tags=[*req.tags, tag])
                 for p in points(axes)]
-    for r in requests:  # all or nothing: a bad value in any point starts no run
-        check_request(reg, r, environ)
-    return tag, [launch_run(reg, r, environ) for r in requests]
+    checked = [check_request(reg, r, environ) for r in requests]  # all or nothing: a bad point starts none
+    return tag, [launch_run(reg, r, environ, checked=c) for r, c in zip(requests, checked, strict=True)]
