@@ -85,11 +85,12 @@ def reconcile(reg: Any, host: str | None = None) -> list[str]:
     """Reconcile every active run of this host and sync the active Slurm runs; the ids marked lost."""
     host = host or socket.gethostname()
     marked = []
-    for run in reg.list_runs(state=list(ACTIVE)):
+    active = reg.list_runs(state=list(ACTIVE), with_config=True)  # one read; the Slurm sync needs configs
+    for run in active:
         with contextlib.suppress(NotFoundError):
             if reconcile_run(reg, run, host):
                 marked.append(run.id)
-    marked += [run_id for run_id, state in sync_slurm_runs(reg).items() if state == "lost"]
+    marked += [run_id for run_id, state in sync_slurm_runs(reg, active).items() if state == "lost"]
     _retention(reg)
     return marked
 

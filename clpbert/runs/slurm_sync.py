@@ -174,10 +174,15 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
     return state if state != str(run.state) else None
 
 
-def sync_slurm_runs(reg: Any, budget_s: float = 1.0) -> dict[str, str]:
-    """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state."""
+def sync_slurm_runs(reg: Any, active: list[Any] | None = None, budget_s: float = 1.0) -> dict[str, str]:
+    """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state.
+
+    `active`: the active runs, configs included, when the caller has listed them already.
+    """
     deadline = time.monotonic() + budget_s
-    runs = [r for r in reg.list_runs(state=list(ACTIVE), with_config=True) if is_slurm_run(r)]
+    if active is None:
+        active = reg.list_runs(state=list(ACTIVE), with_config=True)
+    runs = [r for r in active if is_slurm_run(r)]
     if not runs:
         return {}
     listed = jobs_listed([j for r in runs if (j := slurm_job_id(r))])  # one squeue call for all
