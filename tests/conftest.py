@@ -41,6 +41,27 @@ def clpbert_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture
+def margin(request: pytest.FixtureRequest):
+    """margin(name, value, limit): record how far a learned-behaviour check is from its threshold.
+
+    A no-op unless CLPBERT_MARGIN_LOG names a file; then one JSON line per call is appended (with
+    CLPBERT_TEST_SEED/THREADS), which is how the margins stated in those tests' docstrings were measured.
+    """
+    import json
+
+    log = os.environ.get("CLPBERT_MARGIN_LOG")
+
+    def record(name: str, value: float, limit: float) -> None:
+        if log:
+            with open(log, "a") as f:
+                f.write(json.dumps({"test": request.node.nodeid, "check": name, "value": value,
+                                    "limit": limit, "seed": os.environ.get("CLPBERT_TEST_SEED", "0"),
+                                    "threads": os.environ.get("CLPBERT_TEST_THREADS", "1")}) + "\n")
+
+    return record
+
+
 PG_URL = os.environ.get("CLPBERT_TEST_PG_URL")
 
 

@@ -57,7 +57,7 @@ def test_predict_user_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helpers):
+def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helpers, margin):
     run_dir, _ = ret_run
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -71,8 +71,10 @@ def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helper
     (ranking,) = out["rankings"]
     assert ranking["query"] == caption and len(ranking["ranking"]) == len(helpers.COLORS)
     assert os.path.basename(ranking["ranking"][0]["path"]) == path.name, ranking
+    margin("text->video lead", ranking["ranking"][0]["score"] - ranking["ranking"][1]["score"], 0.0)
     own = {p.name: c for p, c in videos}
     assert len(out["videos"]) == len(videos)
     for video in out["videos"]:  # --caption: each video ranks the captions, its own first
         assert len(video["captions"]) == len(videos)
         assert video["captions"][0]["caption"] == own[os.path.basename(video["path"])], video
+        margin("video->text lead", video["captions"][0]["score"] - video["captions"][1]["score"], 0.0)

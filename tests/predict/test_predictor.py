@@ -29,7 +29,7 @@ def _accuracy(pred, files_records) -> float:
     return correct / total
 
 
-def test_qa_matches_the_runs_own_eval(qa_run, demo_data, tmp_path, helpers):
+def test_qa_matches_the_runs_own_eval(qa_run, demo_data, tmp_path, helpers, margin):
     """A well-trained demo model: its eval accuracy on the val mp4s, and on freshly generated videos."""
     from clpbert.predict import Predictor
 
@@ -44,12 +44,15 @@ def test_qa_matches_the_runs_own_eval(qa_run, demo_data, tmp_path, helpers):
         by_video.setdefault(r["video_id"], []).append(r)
     val = [(demo_data / "videos" / f"{vid}.mp4", recs) for vid, recs in by_video.items()]
     acc_val = _accuracy(pred, val)
+    margin("|val acc via predict - eval acc|", abs(acc_val - metrics["acc"]), 0.08)
     assert abs(acc_val - metrics["acc"]) <= 0.08, (acc_val, metrics)
     # 2) freshly generated videos (another seed): right answers, as accurate as the run's eval
     fresh_dir = tmp_path / "fresh"
     fresh_dir.mkdir()
     fresh = [helpers.render(123, i, fresh_dir) for i in range(32)]
     acc_fresh = _accuracy(pred, fresh)
+    margin("fresh acc", acc_fresh, 0.85)
+    margin("|fresh acc - eval acc|", abs(acc_fresh - metrics["acc"]), 0.1)
     assert acc_fresh >= 0.85 and abs(acc_fresh - metrics["acc"]) <= 0.1, (acc_fresh, metrics)
 
 
@@ -152,7 +155,7 @@ def test_feature_cache_hit_and_invalidation(qa_run, demo_data, tmp_path):
     assert FeatureCache(cache, key).dir != p1.cache.dir
 
 
-def test_retrieval_ranks_the_matching_video_first(ret_run, tmp_path, helpers):
+def test_retrieval_ranks_the_matching_video_first(ret_run, tmp_path, helpers, margin):
     """Each fresh video's own description ranks it first among videos of the other colours, and each
     video ranks its own description first among the other colours' (both directions of the matrix)."""
     from clpbert.predict import Predictor
@@ -166,9 +169,11 @@ def test_retrieval_ranks_the_matching_video_first(ret_run, tmp_path, helpers):
     res = pred.retrieval([folder], [c for _, c in videos])
     for i, (path, caption) in enumerate(videos):
         (top, s1), (_, s2) = res.rank_videos(i)[:2]
+        margin("text->video lead", s1 - s2 if Path(top).name == path.name else s2 - s1, 0.3)
         assert Path(top).name == path.name and s1 > s2 + 0.3, (caption, res.rank_videos(i), metrics)
     for j, (_, caption) in enumerate(videos):
         (top, s1), (_, s2) = res.rank_texts(j)[:2]
+        margin("video->text lead", s1 - s2 if top == caption else s2 - s1, 0.3)
         assert top == caption and s1 > s2 + 0.3, (caption, res.rank_texts(j), metrics)
 
 

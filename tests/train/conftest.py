@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+SEED = int(os.environ.get("CLPBERT_TEST_SEED", "0"))
+"""Seed of every run these tests train; learned-behaviour margins were measured over many
+(`CLPBERT_TEST_SEED=7 CLPBERT_TEST_THREADS=2 pytest tests/train/test_loop.py` re-measures one)."""
+THREADS = int(os.environ.get("CLPBERT_TEST_THREADS", "1"))
 
 TINY = [
     "model.cnn_blocks=1,1,1,1", "model.cnn_width=8", "model.hidden_size=32", "model.num_layers=1",
     "model.num_heads=2", "model.intermediate_size=64", "model.classifier_hidden=32",
     "data.max_img_size=64", "data.batch_size=4", "data.inference_batch_size=4",
-    "runtime.num_threads=1", "runtime.log_every=1", "eval.keep_last=2",
+    f"runtime.num_threads={THREADS}", f"runtime.seed={SEED}", "runtime.log_every=1", "eval.keep_last=2",
 ]
 
 
