@@ -145,7 +145,7 @@ def sort_table(table: Any, by: str | None) -> Any:
     if by not in SORTS:
         from clpbert.errors import UserError
 
-        raise UserError(f"--sort {by!r} is not one of {', '.join(SORTS)}")
+        raise UserError(f"--sort {by!r} is not one of: {', '.join(SORTS)}")
     return table.sort_by([(by, "descending")], null_placement="at_end")
 
 
