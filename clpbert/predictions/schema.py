@@ -19,8 +19,10 @@ means per kind:
 
 `credit` is what the task metric averages, so metrics recompute exactly from a file
 (`analysis.py`). `(type, example_id)` is unique within a file: it is the key that matches two
-runs' rows in the flip view. File metadata: kind, task, split, step and `expected` (the examples
-in the split, counting those whose video could not be read: they count as wrong in `acc`).
+runs' rows in the flip view. `clpbert predict --json` prints the same rows under "records" (no
+ground truth: answer, correct, credit and rank are null). File metadata: kind, task, split, step
+and `expected` (the examples in the split, counting those whose video could not be read: they
+count as wrong in `acc`).
 """
 
 from __future__ import annotations
@@ -40,18 +42,19 @@ SCHEMA_VERSION = "1"
 
 
 def record(*, example_id: Any, video_key: Any = None, type: str | None = None, text: str | None = None,
-           answer: Any = None, pred: Any = None, correct: bool, credit: float | None = None,
+           answer: Any = None, pred: Any = None, correct: bool | None, credit: float | None = None,
            score: float | None = None, rank: int | None = None, candidates: Sequence[Any] | None = None,
            candidate_scores: Sequence[float] | None = None) -> dict[str, Any]:
-    """One row with every column; ids, keys and answers as strings (None stays None)."""
+    """One row with every column; ids, keys and answers as strings (None stays None). Without a
+    ground truth (`clpbert predict` on a user's files) answer, correct, credit and rank are None."""
 
     def s(v: Any) -> str | None:
         return None if v is None else str(v)
 
     return {
         "example_id": str(example_id), "video_key": s(video_key), "type": s(type), "text": s(text),
-        "answer": s(answer), "pred": s(pred), "correct": bool(correct),
-        "credit": float(correct) if credit is None else float(credit),
+        "answer": s(answer), "pred": s(pred), "correct": None if correct is None else bool(correct),
+        "credit": float(credit) if credit is not None else (None if correct is None else float(correct)),
         "score": None if score is None else float(score), "rank": None if rank is None else int(rank),
         "candidates": None if candidates is None else [str(c) for c in candidates],
         "candidate_scores": None if candidate_scores is None else [float(x) for x in candidate_scores],
