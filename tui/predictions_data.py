@@ -26,6 +26,10 @@ class PredictionsView:
     metrics: dict[str, Any]
     table: Any  # pyarrow.Table, schema.COLUMNS
     video_dirs: list[Path]
+    types: list[str]
+    """The types present (question types; t2v/v2t; itm/mlm), for the type filter."""
+    index: Any = None
+    """analysis.search_index of the table, built after the first paint (None until then)."""
 
     @property
     def title(self) -> str:
@@ -66,13 +70,16 @@ def _video_dirs(registry: Any, run: Any) -> list[Path]:
 def load_predictions(registry: Any, run_id: str, step: int | None = None, split: str | None = None,
                      best: bool = False) -> PredictionsView:
     """The evaluation's file (latest of the split when step is None); UserError when it has none."""
+    import pyarrow.compute as pc
+
     from clpbert.predictions import lookup, store
 
     run = registry.get_run(run_id)
     saved = lookup.find_saved_eval(registry, run, step=step, best=best, split=split)
     table = store.read_table(saved.path)
+    types = sorted(t for t in pc.unique(table["type"]).to_pylist() if t is not None)
     return PredictionsView(run.id, run.name or run.id, run.task, saved.eval.step, saved.eval.split,
-                           saved.kind, dict(saved.eval.metrics), table, _video_dirs(registry, run))
+                           saved.kind, dict(saved.eval.metrics), table, _video_dirs(registry, run), types)
 
 
 def load_flips(registry: Any, run_a: str, run_b: str, split: str | None = None) -> FlipsView:

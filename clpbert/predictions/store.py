@@ -58,7 +58,7 @@ def write_predictions(run_dir: str | os.PathLike[str], step: int, split: str, ki
     schema = arrow_schema().with_metadata({"clpbert": json.dumps(meta)})
     table = pa.Table.from_pylist(list(rows), schema=schema)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="lz4")  # reads ~1.7x faster than zstd, files ~1.5x larger
     os.replace(tmp, path)
     return path.relative_to(run_dir)
 

@@ -79,15 +79,16 @@ class PredictionsScreen(Screen[None]):
             self.app.call_from_thread(self._failed, str(e))
             return
         self.app.call_from_thread(self._loaded, view)
+        from clpbert.predictions import analysis
+
+        view.index = analysis.search_index(view.table)  # after the first paint: searches get fast
 
     def _failed(self, message: str) -> None:
         self.query_one("#pred-summary", Static).update(Text(message, style="red"))
 
     def _loaded(self, view: PredictionsView) -> None:
-        from clpbert.predictions import analysis
-
         self.view = view
-        self.types = [s.type for s in analysis.accuracy_by_type(view.table)]
+        self.types = view.types
         self.apply_filters()
         self.query_one(PredictionsTable).focus()
 
@@ -100,7 +101,7 @@ class PredictionsScreen(Screen[None]):
         if self.view is None:
             return
         shown = analysis.filter_table(self.view.table, wrong=self.wrong, type=self.type, answer=self.answer,
-                                      text=self.text or None)
+                                      text=self.text or None, index=self.view.index)
         self.matched = shown.num_rows
         self.query_one(PredictionsTable).show(shown)
         self._summary()
