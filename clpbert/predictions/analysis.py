@@ -124,33 +124,44 @@ def search_index(table: Any) -> Any:
     return pc.utf8_lower(pc.binary_join_element_wise(*parts, "\x1f"))
 
 
-def filter_table(table: Any, *, wrong: bool = False, type: str | None = None, answer: str | None = None,
-                 text: str | None = None, index: Any = None) -> Any:
-    """Rows that are wrong / of one type / with this ground-truth or predicted answer / whose question,
-    answer, prediction, video key or id contains `text` (case-insensitive). `index`: the table's
-    search_index, when the caller keeps one (built here otherwise)."""
+def filter_indices(table: Any, *, wrong: bool = False, type: str | None = None, answer: str | None = None,
+                   text: str | None = None, index: Any = None) -> Any:
+    """Row numbers (pyarrow int64 array, in file order) of the rows that are wrong / of one type /
+    with this ground-truth or predicted answer / whose question, answer, prediction, video key or id
+    contains `text` (case-insensitive). `index`: the table's search_index when the caller keeps one.
+    No row is copied: a view takes only the rows it shows (`table.take`)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    mask = None
-
-    def both(m: Any) -> Any:
-        return m if mask is None else pc.and_(mask, m)
-
+    masks = []
     if wrong:
-        mask = both(pc.invert(pc.fill_null(table["correct"], False)))
+        masks.append(pc.invert(pc.fill_null(table["correct"], False)))
     if type:
-        mask = both(pc.fill_null(pc.equal(table["type"], type), False))
+        masks.append(pc.fill_null(pc.equal(table["type"], type), False))
     if answer:
-        mask = both(pc.fill_null(pc.or_(pc.equal(table["answer"], answer), pc.equal(table["pred"], answer)),
-                                 False))
-    if mask is not None:
-        table = table.filter(mask)
-        if index is not None:
-            index = index.filter(mask)
+        masks.append(pc.fill_null(pc.or_(pc.equal(table["answer"], answer), pc.equal(table["pred"], answer)),
+                                  False))
+    mask = None
+    for m in masks:
+        mask = m if mask is None else pc.and_(mask, m)
+    rows = None if mask is None else pc.indices_nonzero(mask)  # None: every row
     if text:
-        hay = search_index(table) if index is None else index
-        table = table.filter(pc.match_substring(hay, text.lower()))
-    return table
+        if index is None:
+            index = search_index(table if rows is None else table.take(rows))
+        elif rows is not None:
+            index = index.take(rows)
+        hits = pc.indices_nonzero(pc.match_substring(index, text.lower()))
+        rows = hits if rows is None else rows.take(hits)
+    if rows is None:
+        import numpy as np
+
+        return pa.array(np.arange(table.num_rows, dtype=np.int64))
+    return rows.cast(pa.int64())
+
+
+def filter_table(table: Any, **filters: Any) -> Any:
+    """The rows `filter_indices` picks, as a table (file order)."""
+    return table.take(filter_indices(table, **filters))
 
 
 def sort_table(table: Any, by: str | None) -> Any:

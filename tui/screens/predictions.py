@@ -100,12 +100,13 @@ class PredictionsScreen(Screen[None]):
 
         if self.view is None:
             return
-        shown = analysis.filter_table(self.view.table, wrong=self.wrong, type=self.type, answer=self.answer,
-                                      text=self.text or None, index=self.view.index)
-        self.matched = shown.num_rows
-        self.query_one(PredictionsTable).show(shown)
+        table = self.view.table
+        rows = analysis.filter_indices(table, wrong=self.wrong, type=self.type, answer=self.answer,
+                                       text=self.text or None, index=self.view.index)
+        self.matched = len(rows)
+        self.query_one(PredictionsTable).show(table, rows)
         self._summary()
-        self._chart(shown)
+        self._chart(table.select(["type", "correct", "rank"]).take(rows))
 
     def _summary(self) -> None:
         v = self.view

@@ -81,14 +81,16 @@ class PredictionsTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.table: Any = None
+        self.indices: Any = None
         self.total = 0
         self._offset = 0
         self._rows: list[dict[str, Any]] = []
 
-    def show(self, table: Any) -> None:
-        """Show these rows (a filtered/sorted pyarrow Table) from the top."""
-        self.table = table
-        self.total = table.num_rows
+    def show(self, table: Any, indices: Any = None) -> None:
+        """Show rows `indices` (a pyarrow int array, e.g. analysis.filter_indices) of `table`, or all
+        of it, from the top."""
+        self.table, self.indices = table, indices
+        self.total = table.num_rows if indices is None else len(indices)
         self._offset, self._rows = 0, []
         self.virtual_size = Size(TABLE_WIDTH, self.total + 1)
         self.scroll_to(y=0, animate=False, immediate=True)
@@ -102,7 +104,9 @@ class PredictionsTable(ScrollView, can_focus=True):
             return None
         if not self._offset <= index < self._offset + len(self._rows):
             start = max(0, index - WINDOW // 4)
-            self._offset, self._rows = start, self.table.slice(start, WINDOW).to_pylist()
+            window = (self.table.slice(start, WINDOW) if self.indices is None
+                      else self.table.take(self.indices[start:start + WINDOW]))
+            self._offset, self._rows = start, window.to_pylist()
         return self._rows[index - self._offset]
 
     @property

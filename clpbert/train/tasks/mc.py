@@ -67,7 +67,7 @@ class MCTask(Task):
         out = metrics.qa_accuracy([r["pred"] for r in records], [r["label"] for r in records], types)
         out["acc"] = out["acc"] * len(records) / max(len(dataset), 1)
         out["n"] = float(len(records))
-        if ctx.save_predictions:
+        if ctx.save_predictions and ctx.dist.is_main:
             ctx.keep_predictions(schema.MC, [self.prediction_row(r) for r in records], len(dataset))
         return out
 

@@ -63,8 +63,9 @@ class PretrainTask(Task):
                     rows.extend(self._prediction_rows(out, batch, dataset, f"{ctx.dist.rank}:{len(rows)}"))
         parts = ctx.gather([totals])
         if ctx.save_predictions:
-            kept = ctx.gather(rows)
-            ctx.keep_predictions(schema.PRETRAIN, kept, sum(r["type"] == "itm" for r in kept))
+            kept = ctx.gather(rows)  # a collective: every rank takes part, rank 0 keeps the rows
+            if ctx.dist.is_main:
+                ctx.keep_predictions(schema.PRETRAIN, kept, sum(r["type"] == "itm" for r in kept))
         s = {k: sum(p[k] for p in parts) for k in totals}
         return {"mlm_acc": s["mlm_correct"] / max(s["mlm_n"], 1),
                 "itm_acc": s["itm_correct"] / max(s["itm_n"], 1),

@@ -65,7 +65,7 @@ class QATask(Task):
                 records.append(rec)
         records = metrics.dedup_records(ctx.gather(records))
         out = self.metrics(records, expected=len(dataset))
-        if ctx.save_predictions:
+        if ctx.save_predictions and ctx.dist.is_main:  # every rank gathered the rows; one writes them
             ctx.keep_predictions(schema.QA, self.prediction_rows(records, dataset), len(dataset))
         return out
 

@@ -64,7 +64,7 @@ class RetrievalTask(Task):
                 columns.append({"uid": vid, "scores": scores})
         columns = metrics.dedup_records(ctx.gather(columns))
         matrix, gt, keys = self.score_matrix(columns, data.texts)
-        if ctx.save_predictions:
+        if ctx.save_predictions and ctx.dist.is_main:
             ctx.keep_predictions(schema.RETRIEVAL, self.prediction_rows(matrix, gt, keys, data.texts),
                                  len(data.texts))
         return self.matrix_metrics(matrix, gt)
