@@ -35,12 +35,12 @@ class PredictionsScreen(Screen[None]):
         Binding("x", "clear", "Clear filters"),
     ]
     DEFAULT_CSS = """
-    PredictionsScreen #pred-summary { height: auto; padding: 0 1; }
+    PredictionsScreen #pred-summary { height: 2; padding: 0 1; }
     PredictionsScreen #pred-search { height: 3; }
     PredictionsScreen #pred-main { height: 1fr; }
     PredictionsScreen #pred-table { width: 2fr; }
     PredictionsScreen #pred-side { width: 1fr; min-width: 36; border-left: solid $panel; padding: 0 1; }
-    PredictionsScreen #pred-chart { height: auto; max-height: 10; padding: 0 1; border-top: solid $panel; }
+    PredictionsScreen #pred-chart { height: 9; padding: 0 1; border-top: solid $panel; }
     """
 
     def __init__(self, run_id: str, step: int | None = None, split: str | None = None) -> None:
@@ -119,7 +119,7 @@ class PredictionsScreen(Screen[None]):
         text = Text.assemble((v.title, "bold"), f"   {v.task} ({v.kind})   {metrics}\n",
                              f"{self.matched} of {v.table.num_rows} examples",
                              (f"   filters: {', '.join(filters)}" if filters else "   no filter", "dim"))
-        self.query_one("#pred-summary", Static).update(text)
+        self.query_one("#pred-summary", Static).update(text, layout=False)  # fixed height: repaint only
 
     def _chart(self, shown: Any) -> None:
         from clpbert.predictions import analysis
@@ -127,17 +127,17 @@ class PredictionsScreen(Screen[None]):
         v = self.view
         assert v is not None
         if v.kind == "retrieval":
-            out = Text()
+            named = []
             for direction in ("t2v", "v2t"):
                 rows = analysis.filter_table(shown, type=direction)
                 ranks = [r for r in rows["rank"].to_pylist() if r is not None]
                 if ranks:
-                    out.append_text(charts.histogram(analysis.rank_histogram(ranks),
-                                                     title=f"{direction}: rank of the ground truth"))
+                    named.append((f"{direction}: rank of the ground truth", analysis.rank_histogram(ranks)))
+            out = charts.histograms(named)
         else:
             out = Text("right per type (shown rows)\n", style="bold")
             out.append_text(charts.type_accuracy(analysis.accuracy_by_type(shown)))
-        self.query_one("#pred-chart", Static).update(out)
+        self.query_one("#pred-chart", Static).update(out, layout=False)  # fixed height: repaint only
 
     def action_toggle_wrong(self) -> None:
         self.wrong = not self.wrong

@@ -35,15 +35,25 @@ def type_accuracy(scores: Sequence[Any], width: int = 30) -> Text:
     return out
 
 
-def histogram(counts: Sequence[tuple[str, int]], width: int = 30, title: str = "") -> Text:
-    """label, bar scaled to the largest count, count."""
-    out = Text(f"{title}\n" if title else "", style="bold")
-    top = max([c for _, c in counts] + [1])
-    label_w = max([len(label) for label, _ in counts] + [4])
-    for label, c in counts:
+def histograms(named: Sequence[tuple[str, Sequence[tuple[str, int]]]], width: int = 24) -> Text:
+    """Several histograms with the same bins side by side (retrieval: t2v and v2t ranks)."""
+    if not named:
+        return Text()
+    labels = [label for label, _ in named[0][1]]
+    label_w = max([len(x) for x in labels] + [4])
+    col_w = width + 8
+    out = Text(" " * (label_w + 1))
+    for title, _ in named:
+        out.append(f"{title[:col_w - 1]:<{col_w}}", style="bold")
+    out.append("\n")
+    tops = [max([c for _, c in counts] + [1]) for _, counts in named]
+    for i, label in enumerate(labels):
         out.append(f"{label:>{label_w}} ")
-        out.append(bar(c / top, width), style="cyan")
-        out.append(f" {c}\n")
+        for (_, counts), top in zip(named, tops, strict=True):
+            c = counts[i][1]
+            out.append(bar(c / top, width), style="cyan")
+            out.append(f" {c:<6} ")
+        out.append("\n")
     return out
 
 
