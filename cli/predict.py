@@ -25,6 +25,9 @@ checkpoint's task):
       --caption TEXT (repeatable) ranks the captions for each video
   image-text (pretrain):  --caption TEXT -> ITM score per (image/video, caption)
 
+--json prints, besides the per-mode fields, "records": one row per prediction in the same columns
+as an evaluation's saved predictions (`clpbert runs predictions`), without the ground truth.
+
 CNN features are cached on disk by file content (CLPBERT_HOME/cache/features), so asking another
 question about the same folder only runs the transformer. Unreadable files are reported on stderr
 (one line each) and skipped.
@@ -79,24 +82,27 @@ def predict(
     info = describe(source)
     info["task"] = task
 
+    from clpbert.predict import records
+
     if mode == "qa":
         result = predictor.qa(inputs, questions, top_k=top_k)
-        data = result.to_dict()
+        data = {**result.to_dict(), "records": records.qa_records(result)}
     elif mode == "mc":
         if not options:
             raise UserError(f'--task {task} needs --options "A|B|C..."')
         result = predictor.multiple_choice(inputs, split_options(options), " ".join(questions))
-        data = result.to_dict()
+        data = {**result.to_dict(), "records": records.mc_records(result)}
     elif mode == "retrieval":
         if not (queries or captions):
             raise UserError("retrieval needs --query TEXT (rank the videos) or --caption TEXT "
                             "(rank captions)")
         texts = queries + captions
         result = predictor.retrieval(inputs, texts)
-        data = _retrieval_dict(result, len(queries), top_k)
+        data = {**_retrieval_dict(result, len(queries), top_k),
+                "records": records.retrieval_records(result, len(queries), top_k)}
     else:
         result = predictor.itm(inputs, captions)
-        data = result.to_dict()
+        data = {**result.to_dict(), "records": records.itm_records(result)}
 
     for err in result.errors:
         diag(f"clpbert: skipped {err.path}: {err.error}")

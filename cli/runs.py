@@ -16,7 +16,7 @@ from cli.common import JsonFlag, open_registry
 if TYPE_CHECKING:
     from clpbert.registry import Registry, Run
 
-EXTENSIONS: list[str] = ["cli.runs_manage", "cli.runs_identity"]
+EXTENSIONS: list[str] = ["cli.runs_manage", "cli.runs_identity", "cli.runs_predictions"]
 
 group = typer.Typer(help="Runs: list, inspect (and manage) experiments.", no_args_is_help=True)
 

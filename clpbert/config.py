@@ -162,8 +162,10 @@ class EvalConfig:
     metric: str = ""
     """Metric that picks the best checkpoint (empty = the task's default, e.g. acc or t2v/r1)."""
     keep_last: int = 2
-    """Keep this many recent checkpoints besides the best one."""
+    """Keep this many recent checkpoints (and evaluations' prediction files) besides the best one."""
     eval_at_end: bool = True
+    save_predictions: bool = True
+    """Save every evaluation's per-example predictions to RUN_DIR/predictions/ (Parquet)."""
 
 
 @dataclass

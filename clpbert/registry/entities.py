@@ -188,6 +188,18 @@ class Eval(_Entity):
 
 
 @dataclass(frozen=True, slots=True)
+class EvalPredictions(_Entity):
+    """Where an evaluation's saved predictions are: `path` relative to the run dir."""
+
+    eval_id: int
+    run_id: str
+    path: str
+    kind: str
+    rows: int
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
 class GpuSample(_Entity):
     """One NVML reading. util %, memory in MiB, power in W, temperature in °C; None = N/A."""
 

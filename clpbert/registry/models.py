@@ -170,6 +170,18 @@ class EvalRow(Base):
     time: Mapped[float] = mapped_column(Float)
 
 
+class EvalPredictionsRow(Base):
+    """The predictions file of one evaluation (RUN_DIR-relative path, as the eval event names it)."""
+
+    __tablename__ = "eval_predictions"
+    eval_id: Mapped[int] = mapped_column(ForeignKey("evals.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[float] = mapped_column(Float)
+
+
 class GpuSampleRow(Base):
     """One NVML reading of one GPU; any reading may be NULL (not available)."""
 

@@ -77,6 +77,10 @@ Evals
     add_eval(run_id, step, split, metrics, *, time=None) -> Eval
     list_evals(run_id, split=None) -> list[Eval]      by step, then id
     latest_eval(run_id, split=None) -> Eval | None
+    add_eval_predictions(eval_id, path, *, kind, rows, now=None) -> EvalPredictions
+        path: the saved predictions file, relative to the run dir (one per eval; replaces)
+    list_eval_predictions(run_id) -> dict[int, EvalPredictions]     by eval id
+    remove_eval_predictions(eval_ids) -> int          rows removed (files are not touched)
 
 GPU samples (any reading may be None = N/A)
     add_gpu_samples(samples) -> int                   GpuSample objects or dicts with its fields
@@ -143,6 +147,7 @@ from clpbert.registry.entities import (
     Checkpoint,
     Dataset,
     Eval,
+    EvalPredictions,
     GpuReservation,
     GpuSample,
     Metric,
@@ -155,6 +160,7 @@ from clpbert.registry.models import (
     AttemptRow,
     CheckpointRow,
     DatasetRow,
+    EvalPredictionsRow,
     EvalRow,
     GpuReservationRow,
     GpuSampleRow,
@@ -170,6 +176,7 @@ T_ATTEMPTS = AttemptRow.__table__
 T_METRICS = MetricRow.__table__
 T_LATEST = MetricLatestRow.__table__
 T_EVALS = EvalRow.__table__
+T_PREDS = EvalPredictionsRow.__table__
 T_GPU = GpuSampleRow.__table__
 T_RES = GpuReservationRow.__table__
 
@@ -262,7 +269,7 @@ def _gpu_entries(gpus: Iterable[Any]) -> list[dict[str, Any]]:
 # Rows become entities positionally (10k runs list in a fraction of the time of **row._mapping),
 # so these tables' column order must equal their entity's field order; checked at import.
 for _table, _entity in ((T_DATASETS, Dataset), (T_CKPTS, Checkpoint), (T_RUNS, Run), (T_ATTEMPTS, Attempt),
-                        (T_EVALS, Eval), (T_RES, GpuReservation)):
+                        (T_EVALS, Eval), (T_RES, GpuReservation), (T_PREDS, EvalPredictions)):
     assert [c.name for c in _table.columns] == [f.name for f in dataclasses.fields(_entity)], _entity
 
 
@@ -829,6 +836,30 @@ class Registry:
         with self._read() as conn:
             row = conn.execute(q.order_by(T_EVALS.c.step.desc(), T_EVALS.c.id.desc()).limit(1)).first()
         return _eval(row) if row else None
+
+    def add_eval_predictions(self, eval_id: int, path: str, *, kind: str, rows: int,
+                             now: float | None = None) -> EvalPredictions:
+        with self._write() as conn:
+            row = conn.execute(select(T_EVALS.c.run_id).where(T_EVALS.c.id == int(eval_id))).first()
+            if row is None:
+                raise NotFoundError(f"no evaluation with id {eval_id}; `clpbert runs show RUN` lists them")
+            values = {"eval_id": int(eval_id), "run_id": row[0], "path": str(path), "kind": kind,
+                      "rows": int(rows), "created": _now(now)}
+            conn.execute(delete(T_PREDS).where(T_PREDS.c.eval_id == int(eval_id)))
+            conn.execute(insert(T_PREDS).values(**values))
+            return EvalPredictions(**values)
+
+    def list_eval_predictions(self, run_id: str) -> dict[int, EvalPredictions]:
+        with self._read() as conn:
+            rows = conn.execute(select(T_PREDS).where(T_PREDS.c.run_id == run_id))
+            return {r[0]: EvalPredictions(*r) for r in rows}
+
+    def remove_eval_predictions(self, eval_ids: Iterable[int]) -> int:
+        ids = [int(i) for i in eval_ids]
+        if not ids:
+            return 0
+        with self._write() as conn:
+            return conn.execute(delete(T_PREDS).where(T_PREDS.c.eval_id.in_(ids))).rowcount
 
     # ---------------------------------------------------------------- GPU samples
 

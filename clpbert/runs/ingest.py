@@ -5,7 +5,9 @@ since the last poll (a torn last line waits for its newline) and writes them in 
 transactions, whatever the number of events:
 
     train       one Metric row per metric name, prefixed `train/` (train/loss, train/lr, ...)
-    eval        an Eval row, plus Metric rows `<split>/<name>` (val/acc, ...) for plots
+    eval        an Eval row, plus Metric rows `<split>/<name>` (val/acc, ...) for plots, and its
+                saved predictions file (eval id -> path, kind, rows) when the event names one;
+                files that eval.keep_last retention deleted lose their row
     checkpoint  a Checkpoint row `<run id>-step<N>` (and `<run id>-best` for the best), rows
                 whose file the trainer's keep-last-N already deleted are dropped
     start       total_steps; the run becomes `running`
@@ -169,7 +171,8 @@ class Ingestor:
             elif kind == "eval":
                 split = str(ev.get("split") or "val")
                 values = ev.get("metrics") or {}
-                evals.append({"step": step, "split": split, "metrics": values, "time": t})
+                evals.append({"step": step, "split": split, "metrics": values, "time": t,
+                              "predictions": ev.get("predictions")})
                 for name, value in values.items():
                     v = _number(value)
                     if v is not None:
@@ -214,14 +217,25 @@ class Ingestor:
             if metrics:
                 reg.add_metrics(self.run_id, metrics)
             for e in evals:
-                reg.add_eval(self.run_id, e["step"], e["split"], e["metrics"], time=e["time"])
+                row = reg.add_eval(self.run_id, e["step"], e["split"], e["metrics"], time=e["time"])
+                preds = e["predictions"]
+                if isinstance(preds, dict) and preds.get("path"):
+                    reg.add_eval_predictions(row.id, str(preds["path"]), kind=str(preds.get("kind") or ""),
+                                             rows=int(preds.get("rows") or 0), now=e["time"])
             if ckpts:
                 self._register_checkpoints(ckpts)
+            if evals or ckpts:
+                self._forget_deleted_predictions()
             progress["step"] = self.summary.step
             reg.update_run(self.run_id, **progress)
         except NotFoundError:
             # the run was removed (`clpbert runs rm --force`) while it ran: nothing to record into
             return
+
+    def _forget_deleted_predictions(self) -> None:
+        gone = [eid for eid, p in self.reg.list_eval_predictions(self.run_id).items()
+                if not (self.run_dir / p.path).exists()]
+        self.reg.remove_eval_predictions(gone)
 
     def _register_checkpoints(self, ckpts: list[dict[str, Any]]) -> None:
         kind = "pretrained" if self.kind == "pretrain" else "finetuned"

@@ -76,8 +76,11 @@ class EventWriter:
     def train(self, step: int, epoch: int, metrics: dict[str, float]) -> None:
         self.write("train", step=step, epoch=epoch, metrics=metrics)
 
-    def eval(self, step: int, split: str, metrics: dict[str, float]) -> None:
-        self.write("eval", step=step, split=split, metrics=metrics)
+    def eval(self, step: int, split: str, metrics: dict[str, float],
+             predictions: dict[str, Any] | None = None) -> None:
+        """predictions: {"path" (relative to the run dir), "kind", "rows", "write_s"} when saved."""
+        extra = {"predictions": predictions} if predictions else {}
+        self.write("eval", step=step, split=split, metrics=metrics, **extra)
 
     def checkpoint(self, step: int, path: str, best: bool, metric: dict[str, Any] | None) -> None:
         self.write("checkpoint", step=step, path=path, best=best, metric=metric)

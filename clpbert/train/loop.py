@@ -236,6 +236,9 @@ class Trainer:
             if is_best:
                 ckpt.mark_best(self.run_dir, path)
             ckpt.prune(self.run_dir, self.cfg.eval.keep_last)
+            from clpbert.predictions import store
+
+            store.prune(self.run_dir, self.cfg.eval.keep_last, [self.best["step"]] if self.best else [])
             self.events.checkpoint(self.step, f"{ckpt.CKPT_DIR}/{path.name}", is_best, metric)
         distributed.barrier()
 
@@ -284,14 +287,17 @@ class Trainer:
         ctx = EvalContext(model=self.model, cfg=self.cfg, device=self.dist.device, dist=self.dist,
                           autocast=self._autocast,
                           make_loader=lambda ds, bs: eval_loader(ds, bs, self.cfg, self.dist.device,
-                                                                 self.dist.world_size, self.dist.rank))
+                                                                 self.dist.world_size, self.dist.rank),
+                          save_predictions=self.cfg.eval.save_predictions)
         first = None
         try:
             for split, ds in self.eval_sets.items():
                 t0 = time.time()
+                ctx.predictions = None
                 m = self.task.evaluate(ctx, ds)
                 m["eval_s"] = time.time() - t0
-                self.events.eval(self.step, split, m)
+                saved = self._save_predictions(split, ctx.predictions)
+                self.events.eval(self.step, split, m, predictions=saved)
                 if self.dist.is_main:
                     log.info("eval %s step %d: %s", split, self.step,
                              " ".join(f"{k}={v:.4g}" for k, v in m.items() if isinstance(v, float)))
@@ -300,6 +306,18 @@ class Trainer:
             self.model.train()
         self.last_metrics = first
         return first
+
+    def _save_predictions(self, split: str, preds: Any) -> dict[str, Any] | None:
+        """Rank 0 writes the evaluation's prediction rows (predictions/store.py); the eval event
+        carries the file, so the registry indexes it."""
+        if preds is None or not self.dist.is_main:
+            return None
+        from clpbert.predictions import store
+
+        t0 = time.time()
+        path = store.write_predictions(self.run_dir, self.step, split, preds.kind, preds.rows,
+                                       task=self.cfg.task.name, expected=preds.expected)
+        return {"path": str(path), "kind": preds.kind, "rows": len(preds.rows), "write_s": time.time() - t0}
 
     def _is_better(self, metrics: dict[str, float] | None) -> bool:
         name = self._metric_name()

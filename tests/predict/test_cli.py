@@ -41,6 +41,15 @@ def test_predict_json_end_to_end(qa_run, demo_data, tmp_path):
     probs = [a["prob"] for a in data["predictions"][0]["answers"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
     assert len(data["errors"]) == 1 and data["errors"][0]["path"].endswith("zz_broken.webm")
+    # "records": the saved-predictions schema (clpbert runs predictions), one row per prediction
+    from clpbert.predictions.schema import COLUMNS
+
+    assert [set(r) for r in data["records"]] == [set(COLUMNS)] * 2
+    for rec, p in zip(data["records"], data["predictions"], strict=True):
+        assert rec["video_key"] == p["path"] and rec["text"] == p["question"]
+        assert rec["candidates"] == [a["answer"] for a in p["answers"]]
+        assert rec["pred"] == rec["candidates"][0]
+        assert rec["answer"] is None and rec["correct"] is None
     bad_lines = [line for line in proc.stderr.splitlines() if "zz_broken.webm" in line]
     assert len(bad_lines) == 1
     # the second call reads every feature from the on-disk cache
@@ -78,3 +87,8 @@ def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helper
         assert len(video["captions"]) == len(videos)
         assert video["captions"][0]["caption"] == own[os.path.basename(video["path"])], video
         margin("video->text lead", video["captions"][0]["score"] - video["captions"][1]["score"], 0.0)
+    t2v = [r for r in out["records"] if r["type"] == "t2v"]
+    v2t = [r for r in out["records"] if r["type"] == "v2t"]
+    assert len(t2v) == 1 and t2v[0]["pred"] == ranking["ranking"][0]["path"]
+    assert len(t2v[0]["candidates"]) == 5
+    assert [r["pred"] for r in v2t] == [v["captions"][0]["caption"] for v in out["videos"]]

@@ -52,6 +52,15 @@ def test_two_process_gloo_matches_one_process(tiny_demo: Path, tmp_path: Path, m
                 assert b["metrics"][key] == pytest.approx(a["metrics"][key]), key
     # only rank 0 writes: one start, one finish
     assert sum(e["event"] == "start" for e in ev2) == 1
+    # saved predictions: the 2 ranks' shards gathered and deduplicated = the 1-process file
+    from clpbert.predictions import store
+
+    def saved(run_dir: Path, e: dict) -> list[tuple]:
+        rows = store.read_rows(run_dir / e["predictions"]["path"])
+        return sorted((r["example_id"], r["type"], r["answer"], r["video_key"]) for r in rows)
+
+    for a, b in zip(e1, e2, strict=True):
+        assert saved(one.parent, a) == saved(two.parent, b) and len(saved(one.parent, a)) == a["metrics"]["n"]
 
 
 def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_demo: Path, tmp_path: Path, make_config,

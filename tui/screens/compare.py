@@ -41,6 +41,7 @@ class CompareScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("l", "log_scale", "Log scale"),
+        Binding("f", "flips", "Flips"),
     ]
 
     def __init__(self, run_ids: list[str]) -> None:
@@ -110,6 +111,15 @@ class CompareScreen(Screen[None]):
         if isinstance(event.value, str) and event.value != self.metric:
             self.metric = event.value
             self.load(event.value)
+
+    def action_flips(self) -> None:
+        """The examples that flipped between the two runs (their latest saved predictions)."""
+        from tui.screens.flips import FlipsScreen
+
+        if len(self.run_ids) != 2:
+            self.notify("the flip view compares exactly two runs", severity="warning")
+            return
+        self.app.push_screen(FlipsScreen(*self.run_ids))
 
     def action_log_scale(self) -> None:
         self.log_scale = not self.log_scale

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Label, SelectionList, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
@@ -233,6 +233,14 @@ class RunDetailScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    @on(DataTable.RowSelected, "#eval-table")
+    def _open_predictions(self, event: DataTable.RowSelected) -> None:
+        """enter on an eval row: that evaluation's saved predictions."""
+        from tui.screens.predictions import PredictionsScreen
+
+        step, _, split = str(event.row_key.value).partition(":")
+        self.app.push_screen(PredictionsScreen(self.run_id, int(step), split))
 
     def action_follow(self) -> None:
         log = self.query_one(LogView)

@@ -21,6 +21,15 @@ from clpbert.train import distributed
 
 
 @dataclass
+class SavedPredictions:
+    """One evaluation's predictions: kind (predictions.schema.KINDS), rows and the split's size."""
+
+    kind: str
+    rows: list[dict[str, Any]]
+    expected: int
+
+
+@dataclass
 class EvalContext:
     """What `Task.evaluate` gets: the plain model, the device, precision and the process group."""
 
@@ -32,6 +41,14 @@ class EvalContext:
     make_loader: Callable[..., Iterable[dict[str, Any]]]
     """make_loader(dataset, batch_size) -> this rank's shard of the split, in order, padded so
     every rank has the same number of batches (records are deduplicated after gathering)."""
+    save_predictions: bool = False
+    """Whether the trainer saves this evaluation's predictions (eval.save_predictions)."""
+    predictions: SavedPredictions | None = None
+    """Set by `Task.evaluate` (through `keep_predictions`) when save_predictions is on."""
+
+    def keep_predictions(self, kind: str, rows: list[dict[str, Any]], expected: int) -> None:
+        """Hand the gathered prediction rows (predictions.schema.record) to the trainer to save."""
+        self.predictions = SavedPredictions(kind, rows, expected)
 
     def batches(self, dataset: Any, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         for batch in self.make_loader(dataset, batch_size or self.cfg.data.inference_batch_size):

@@ -15,6 +15,7 @@ import torch
 
 from clpbert.config import RunConfig
 from clpbert.model import aggregate_clip_scores, clip_loss, mc_option_logits
+from clpbert.predictions import schema
 from clpbert.train import metrics
 from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
 
@@ -48,17 +49,39 @@ class MCTask(Task):
         for batch in ctx.batches(dataset):
             if batch["frames"].shape[0] == 0:
                 continue
-            preds = self.option_scores(ctx, batch).argmax(dim=-1).cpu().tolist()
+            scores = self.option_scores(ctx, batch)
+            preds = scores.argmax(dim=-1).cpu().tolist()
+            if ctx.save_predictions and self.head != "retrieval":
+                scores = scores.softmax(dim=-1)  # shown as in `clpbert predict`: a distribution over options
             metas = batch["meta"][::n_opt]
-            for meta, pred, label in zip(metas, preds, batch["labels"].tolist(), strict=True):
-                records.append({"uid": meta.get("question_id"), "pred": pred, "label": label,
-                                "type": meta.get("answer_type")})
+            for meta, pred, label, row in zip(metas, preds, batch["labels"].tolist(), scores.cpu().tolist(),
+                                              strict=True):
+                rec = {"uid": meta.get("question_id"), "pred": pred, "label": label,
+                       "type": meta.get("answer_type")}
+                if ctx.save_predictions:
+                    rec.update(scores=row, video=meta.get("video_id"), question=meta.get("question"),
+                               options=meta.get("options"))
+                records.append(rec)
         records = metrics.dedup_records(ctx.gather(records))
         types = [r["type"] for r in records]
         out = metrics.qa_accuracy([r["pred"] for r in records], [r["label"] for r in records], types)
         out["acc"] = out["acc"] * len(records) / max(len(dataset), 1)
         out["n"] = float(len(records))
+        if ctx.save_predictions and ctx.dist.is_main:
+            ctx.keep_predictions(schema.MC, [self.prediction_row(r) for r in records], len(dataset))
         return out
+
+    @staticmethod
+    def prediction_row(r: dict[str, Any]) -> dict[str, Any]:
+        """A gathered record as a predictions.schema row; rank breaks ties by option order, like argmax."""
+        options, scores, label = r["options"] or [], r["scores"], r["label"]
+        gt = scores[label]
+        rank = sum(s > gt for s in scores) + sum(s == gt for s in scores[:label]) + 1
+        return schema.record(example_id=r["uid"], video_key=r["video"], type=r["type"], text=r["question"],
+                             answer=options[label] if label < len(options) else label,
+                             pred=options[r["pred"]] if r["pred"] < len(options) else r["pred"],
+                             correct=r["pred"] == label, score=scores[r["pred"]], rank=rank,
+                             candidates=options, candidate_scores=scores)
 
 
 register_task(MCTask("tgif_qa_action", description="TGIF-QA repeating action, 5-way multiple choice"))

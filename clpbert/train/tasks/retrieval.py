@@ -18,6 +18,7 @@ import torch
 
 from clpbert.config import RunConfig
 from clpbert.model import aggregate_clip_scores, clip_loss
+from clpbert.predictions import schema
 from clpbert.train import metrics
 from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
 
@@ -62,24 +63,92 @@ class RetrievalTask(Task):
                 scores = self.video_scores(ctx, visual[i:i + 1], data.input_ids, data.attention_mask)
                 columns.append({"uid": vid, "scores": scores})
         columns = metrics.dedup_records(ctx.gather(columns))
-        return self.metrics(columns, data.texts)
+        matrix, gt, keys = self.score_matrix(columns, data.texts)
+        if ctx.save_predictions and ctx.dist.is_main:
+            ctx.keep_predictions(schema.RETRIEVAL, self.prediction_rows(matrix, gt, keys, data.texts),
+                                 len(data.texts))
+        return self.matrix_metrics(matrix, gt)
 
     @staticmethod
-    def metrics(columns: list[dict[str, Any]], texts: list[dict[str, Any]]) -> dict[str, float]:
-        """Score columns per video + the texts' GT videos -> t2v/v2t metrics.
+    def score_matrix(columns: list[dict[str, Any]],
+                     texts: list[dict[str, Any]]) -> tuple[torch.Tensor, list[int], list[str]]:
+        """(n_text, n_video) float64 P(match), each text's GT column, and the video key per column.
 
         A text whose GT video was skipped gets a column of -inf (ranked last: a miss)."""
         index = {c["uid"]: j for j, c in enumerate(columns)}
         cols = [c["scores"].double() for c in columns]
+        keys = [str(c["uid"]) for c in columns]
         n_text = len(texts)
         for t in texts:
             if t["video_id"] not in index:
                 index[t["video_id"]] = len(cols)
                 cols.append(torch.full((n_text,), float("-inf"), dtype=torch.float64))
+                keys.append(str(t["video_id"]))
         matrix = torch.stack(cols, dim=1)  # (n_text, n_video)
-        out = metrics.retrieval_metrics(matrix, [index[t["video_id"]] for t in texts])
-        out["n"] = float(n_text)
+        return matrix, [index[t["video_id"]] for t in texts], keys
+
+    @classmethod
+    def metrics(cls, columns: list[dict[str, Any]], texts: list[dict[str, Any]]) -> dict[str, float]:
+        """Score columns per video + the texts' GT videos -> t2v/v2t metrics."""
+        matrix, gt, _ = cls.score_matrix(columns, texts)
+        return cls.matrix_metrics(matrix, gt)
+
+    @staticmethod
+    def matrix_metrics(matrix: torch.Tensor, gt: list[int]) -> dict[str, float]:
+        out = metrics.retrieval_metrics(matrix, gt)
+        out["n"] = float(matrix.shape[0])
         return out
+
+    @staticmethod
+    def prediction_rows(matrix: torch.Tensor, gt: list[int], keys: list[str],
+                        texts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One t2v row per text and one v2t row per video that has texts (ranks as `retrieval_metrics`
+        counts them: ties go to the earlier column/row), with the top-5 of each."""
+        n_text, n_video = matrix.shape
+        gt_t = torch.tensor(gt, dtype=torch.long)
+        t2v_rank = _tie_ranks(matrix, gt_t)
+        k = min(schema.TOP_K, n_video)
+        top_v = torch.sort(matrix, dim=1, descending=True, stable=True)
+        rows = []
+        for i, t in enumerate(texts):
+            idx = top_v.indices[i, :k].tolist()
+            rank = int(t2v_rank[i])
+            rows.append(schema.record(
+                example_id=t["text_id"], video_key=keys[gt[i]], type="t2v", text=t["caption"],
+                answer=keys[gt[i]], pred=keys[idx[0]], correct=rank == 1, score=float(matrix[i, gt[i]]),
+                rank=rank, candidates=[keys[j] for j in idx], candidate_scores=top_v.values[i, :k].tolist()))
+        # video -> text: each video with texts, the best-ranked of its texts is its ground truth
+        cols = sorted(set(gt))
+        by_col = torch.tensor(cols, dtype=torch.long)
+        vt = matrix.t()[by_col]  # (n_video_with_texts, n_text)
+        where = {c: j for j, c in enumerate(cols)}
+        owner = torch.tensor([where[g] for g in gt], dtype=torch.long)
+        own_rank = torch.empty(n_text, dtype=torch.long)  # each text's rank within its own video's row
+        for start in range(0, n_text, 1024):
+            chunk = torch.arange(start, min(start + 1024, n_text))
+            own_rank[chunk] = _tie_ranks(vt[owner[chunk]], chunk)
+        best: dict[int, tuple[int, int]] = {}
+        for ti, (j, r) in enumerate(zip(owner.tolist(), own_rank.tolist(), strict=True)):
+            if j not in best or r < best[j][0]:
+                best[j] = (r, ti)
+        kt = min(schema.TOP_K, n_text)
+        top_t = torch.sort(vt, dim=1, descending=True, stable=True)
+        for j, c in enumerate(cols):
+            rank, ti = best[j]
+            idx = top_t.indices[j, :kt].tolist()
+            rows.append(schema.record(
+                example_id=keys[c], video_key=keys[c], type="v2t", text=texts[ti]["caption"],
+                answer=texts[ti]["caption"], pred=texts[idx[0]]["caption"], correct=rank == 1,
+                score=float(vt[j, ti]), rank=rank, candidates=[texts[i]["caption"] for i in idx],
+                candidate_scores=top_t.values[j, :kt].tolist()))
+        return rows
+
+
+def _tie_ranks(scores: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """1-based rank of column gt[i] in row i: higher scores, then equal scores in earlier columns."""
+    s = scores.gather(1, gt[:, None])  # (n, 1)
+    earlier = torch.arange(scores.shape[1])[None, :] < gt[:, None]
+    return (scores > s).sum(1) + ((scores == s) & earlier).sum(1) + 1
 
 
 register_task(RetrievalTask("msrvtt_ret", description="MSRVTT text-to-video retrieval (1k-A)"))

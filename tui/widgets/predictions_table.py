@@ -1,0 +1,172 @@
+"""A virtualised predictions table over a pyarrow Table: only the visible rows become Python dicts.
+
+Why not DataTable: adding 100k rows to a DataTable takes seconds; here the widget knows the row
+count (for the scrollbar) and converts a window of rows around the viewport on demand, so opening
+and re-filtering cost the same whatever the number of examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui.widgets.runs_table import _fit
+
+# (column, header, width, right-aligned)
+COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
+    ("correct", " ", 1, False),
+    ("example_id", "ID", 8, False),
+    ("type", "Type", 6, False),
+    ("text", "Question / text", 28, False),
+    ("answer", "Answer", 12, False),
+    ("pred", "Predicted", 12, False),
+    ("score", "Score", 6, True),
+    ("rank", "Rank", 4, True),
+)
+GAP = 1
+TABLE_WIDTH = sum(c[2] for c in COLUMNS) + GAP * (len(COLUMNS) - 1)
+WINDOW = 200
+"""Rows converted per window (a screen or two, plus margin)."""
+
+
+def cell_text(key: str, value: Any) -> str:
+    if key == "correct":
+        return "-" if value is None else ("✓" if value else "✗")
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+class PredictionsTable(ScrollView, can_focus=True):
+    """Prediction rows with a fixed header and a cursor; `show(table)` swaps the (filtered) rows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"predictions-table--header", "predictions-table--cursor",
+                                             "predictions-table--wrong", "predictions-table--right"}
+    DEFAULT_CSS = """
+    PredictionsTable { height: 1fr; background: $surface; }
+    PredictionsTable > .predictions-table--header { text-style: bold; background: $panel; }
+    PredictionsTable > .predictions-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+    }
+    PredictionsTable:blur > .predictions-table--cursor { background: $block-cursor-blurred-background; }
+    PredictionsTable > .predictions-table--wrong { color: $error; }
+    PredictionsTable > .predictions-table--right { color: $success; }
+    """
+
+    cursor_row: reactive[int] = reactive(0, repaint=False)
+
+    class Highlighted(Message):
+        def __init__(self, row: dict[str, Any] | None) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.table: Any = None
+        self.indices: Any = None
+        self.total = 0
+        self._offset = 0
+        self._rows: list[dict[str, Any]] = []
+
+    def show(self, table: Any, indices: Any = None) -> None:
+        """Show rows `indices` (a pyarrow int array, e.g. analysis.filter_indices) of `table`, or all
+        of it, from the top."""
+        self.table, self.indices = table, indices
+        self.total = table.num_rows if indices is None else len(indices)
+        self._offset, self._rows = 0, []
+        self.virtual_size = Size(TABLE_WIDTH, self.total + 1)
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.cursor_row = 0
+        self.refresh()
+        self.post_message(self.Highlighted(self.cursor))
+
+    def row(self, index: int) -> dict[str, Any] | None:
+        """Row `index` of the shown table, converting its window on first use."""
+        if self.table is None or not 0 <= index < self.total:
+            return None
+        if not self._offset <= index < self._offset + len(self._rows):
+            start = max(0, index - WINDOW // 4)
+            window = (self.table.slice(start, WINDOW) if self.indices is None
+                      else self.table.take(self.indices[start:start + WINDOW]))
+            self._offset, self._rows = start, window.to_pylist()
+        return self._rows[index - self._offset]
+
+    @property
+    def cursor(self) -> dict[str, Any] | None:
+        return self.row(self.cursor_row)
+
+    # -- cursor -------------------------------------------------------------------------------
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        top = int(self.scroll_y)
+        page = max(self.size.height - 1, 1)
+        if new < top:
+            self.scroll_to(y=new, animate=False, immediate=True)
+        elif new >= top + page:
+            self.scroll_to(y=new - page + 1, animate=False, immediate=True)
+        for index in (old, new):
+            self.refresh_line(index - int(self.scroll_y) + 1)
+        self.post_message(self.Highlighted(self.cursor))
+
+    def action_cursor(self, delta: int) -> None:
+        self.cursor_row = max(0, min(self.total - 1, self.cursor_row + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(self.size.height - 2, 1))
+
+    def action_jump(self, where: int) -> None:
+        self.cursor_row = max(self.total - 1, 0) if where < 0 else 0
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None and offset.y > 0:
+            index = int(self.scroll_y) + offset.y - 1
+            if index < self.total:
+                self.cursor_row = index
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width, scroll_x = self.size.width, int(self.scroll_x)
+        if y == 0:
+            style = self.get_component_rich_style("predictions-table--header")
+            text = (" " * GAP).join(_fit(h, w, right) for _, h, w, right in COLUMNS)
+            segments = [Segment(text, style)]
+        else:
+            index = int(self.scroll_y) + y - 1
+            row = self.row(index)
+            if row is None:
+                return Strip.blank(width, self.rich_style)
+            segments = self._row_segments(index, row)
+        return Strip(segments, TABLE_WIDTH).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def _row_segments(self, index: int, row: dict[str, Any]) -> list[Segment]:
+        base = self.rich_style
+        if index == self.cursor_row:
+            base = base + self.get_component_rich_style("predictions-table--cursor")
+        mark = "predictions-table--right" if row.get("correct") else "predictions-table--wrong"
+        segments: list[Segment] = []
+        for i, (key, _, w, right) in enumerate(COLUMNS):
+            if i:
+                segments.append(Segment(" " * GAP, base))
+            style = base + self.get_component_rich_style(mark) if key == "correct" else base
+            segments.append(Segment(_fit(cell_text(key, row.get(key)), w, right), style))
+        return segments
