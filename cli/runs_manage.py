@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import typer
 
 from cli.common import JsonFlag, YesFlag, confirm, open_registry
 from cli.runs import RunArg
+from clpbert.runs.lifecycle import RunState, is_active, is_final
 
 GRACE_HELP = "Seconds to wait after SIGTERM (the trainer checkpoints) before SIGKILL."
 SLURM_SYNC_EVERY_S = 5.0
@@ -44,6 +44,7 @@ def logs(
     """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
     from clpbert.errors import UserError
     from clpbert.runs.launch import is_slurm_run
+    from clpbert.runs.run_dir import RunDir
     from clpbert.runs.slurm_sync import slurm_log, sync_slurm_run
 
     with open_registry() as reg:
@@ -52,7 +53,8 @@ def logs(
         if slurm and supervisor:
             raise UserError(f"run {run.id} runs under Slurm and has no supervisor log; "
                             "leave out --supervisor")
-        own = Path(run.run_dir) / "logs" / ("supervisor.log" if supervisor else "train.log")
+        rd = RunDir(run.run_dir)
+        own = rd.supervisor_log if supervisor else rd.train_log
         path = (slurm_log(run) if slurm else None) or own
         pos = 0
         next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
@@ -75,7 +77,7 @@ def logs(
                 next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
                 sync_slurm_run(reg, reg.get_run(run.id))
                 path = slurm_log(run) or path
-            if str(reg.get_run(run.id).state) in ("finished", "failed", "killed", "lost"):
+            if is_final(reg.get_run(run.id).state):
                 follow = False  # one last read picks up the final lines
                 continue
             time.sleep(0.5)
@@ -134,7 +136,7 @@ def resume(
             print(json.dumps(run_json(reg, run)))
         else:
             sys.stderr.write(f"run {run.id} resumed ({run.state})\n")
-        if follow and str(run.state) != "finished":
+        if follow and run.state != RunState.FINISHED:
             raise typer.Exit(1)
 
 
@@ -146,11 +148,11 @@ def rm(
 ) -> None:
     """Remove runs: their registry rows (metrics, evals, attempts, checkpoints) and run dirs."""
     from clpbert.errors import UserError
-    from clpbert.runs.service import ACTIVE, remove_run
+    from clpbert.runs.service import remove_run
 
     with open_registry() as reg:
         runs = [_reconciled(reg).get_run(r) for r in run_refs]
-        active = [r for r in runs if str(r.state) in ACTIVE]
+        active = [r for r in runs if is_active(r.state)]
         if active and not force:
             raise UserError(f"run {active[0].id} is {active[0].state}; stop it first or pass --force")
         names = ", ".join(f"{r.id} ({r.name})" for r in runs)
@@ -309,9 +311,9 @@ def export(
     if output is None:
         sys.stdout.write(text)
         return
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, output)
+    from clpbert.fileio import atomic_write_text
+
+    atomic_write_text(output, text)
     sys.stderr.write(f"wrote {output}\n")
 
 

@@ -12,11 +12,14 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from clpbert.gpu.readings import GpuReading, GpuSnapshot
 from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry
-from clpbert.registry.entities import ACTIVE_STATES, GpuSample
+from clpbert.registry.entities import GpuSample
+from clpbert.runs.lifecycle import ACTIVE_STATES
+from clpbert.runs.run_dir import RunDir
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
 
@@ -48,6 +51,11 @@ class RunInfo:
     on_this_host: bool
     tags: list[str] = field(default_factory=list)
     notes: str = ""
+
+    @property
+    def train_log(self) -> Path:
+        """The trainer's log in the run dir (what the detail screen's log tab tails)."""
+        return RunDir(self.run_dir).train_log
 
 
 @dataclass

@@ -12,29 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+# The run lifecycle lives in clpbert.runs.lifecycle; the registry's records re-export its names.
+from clpbert.runs.lifecycle import ACTIVE_STATES, TERMINAL_STATES, RunState  # noqa: F401
 
-class RunState(enum.StrEnum):
-    """queued → starting → running → stopping → finished | failed | killed | lost."""
-
-    QUEUED = "queued"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    FINISHED = "finished"
-    FAILED = "failed"
-    KILLED = "killed"
-    LOST = "lost"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-
-TERMINAL_STATES = frozenset({RunState.FINISHED, RunState.FAILED, RunState.KILLED, RunState.LOST})
-ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.STARTING, RunState.RUNNING, RunState.STOPPING})
 RUN_KINDS = ("pretrain", "finetune", "eval")
 CHECKPOINT_KINDS = ("pretrained", "e2e", "cnn", "bert", "finetuned")
 

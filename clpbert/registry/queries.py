@@ -29,7 +29,7 @@ Checkpoints (name is unique; `ref` = name, numeric id, or file path)
 
 Runs (id = 8 hex chars; `ref` = full id, a unique id prefix, or a unique run name)
     create_run(kind, task, *, dataset="", name="", config=None, tags=(), notes="", run_dir=None,
-               total_steps=None, gpus=(), nnodes=1, host=None, state="queued", run_id=None) -> Run
+               total_steps=None, gpus=(), nnodes=1, host=None, state=QUEUED, run_id=None) -> Run
         run_dir defaults to paths.run_dir(id) (not created here); host to this machine's name.
     get_run(ref) -> Run                               NotFoundError / ambiguous prefix UserError
     list_runs(*, state=None, task=None, kind=None, text=None, order="-created", limit=None,
@@ -46,6 +46,8 @@ Runs (id = 8 hex chars; `ref` = full id, a unique id prefix, or a unique run nam
         `started` (first time only); a terminal state (finished|failed|killed|lost) sets `ended`,
         any other state clears it. only_from=[states]: compare-and-set, returns False (and
         changes nothing) when the run is in another state — use it to avoid racing transitions.
+        Every (only_from -> state) pair must be in clpbert.runs.lifecycle.TRANSITIONS, else
+        IllegalTransition (a bug in the caller).
     delete_run(run_id) -> Run                         cascades to attempts, metrics, evals, GPU
                                                       samples, reservations; checkpoints keep
                                                       their row with run_id = None. The run dir
@@ -162,6 +164,7 @@ from clpbert.registry.models import (
     MetricRow,
     RunRow,
 )
+from clpbert.runs.lifecycle import check_transition
 
 T_DATASETS = DatasetRow.__table__
 T_CKPTS = CheckpointRow.__table__
@@ -460,7 +463,7 @@ class Registry:
                    config: Mapping[str, Any] | None = None, tags: Sequence[Any] = (), notes: str = "",
                    run_dir: str | os.PathLike[str] | None = None, total_steps: int | None = None,
                    gpus: Iterable[Any] = (), nnodes: int = 1, host: str | None = None,
-                   state: str = "queued", run_id: str | None = None) -> Run:
+                   state: str = RunState.QUEUED, run_id: str | None = None) -> Run:
         if kind not in RUN_KINDS:
             raise UserError(f"unknown run kind {kind!r}; one of: {', '.join(RUN_KINDS)}")
         _check_state(state)
@@ -598,7 +601,8 @@ class Registry:
             values["started"] = func.coalesce(T_RUNS.c.started, t)
         q = update(T_RUNS).where(T_RUNS.c.id == run_id)
         if only_from is not None:
-            q = q.where(T_RUNS.c.state.in_(_states(only_from) or []))
+            sources = check_transition(only_from, st)  # a pair not in the lifecycle's table is a bug
+            q = q.where(T_RUNS.c.state.in_([str(s) for s in sources]))
         with self._write() as conn:
             res = conn.execute(q.values(**values))
             if res.rowcount == 0:
@@ -624,7 +628,7 @@ class Registry:
                                         .where(T_ATTEMPTS.c.run_id == run_id)).scalar()
                     number = (last or 0) + 1
                     conn.execute(insert(T_ATTEMPTS).values(
-                        run_id=run_id, number=number, started=_now(now), state="running",
+                        run_id=run_id, number=number, started=_now(now), state=RunState.RUNNING.value,
                         resumed_from=resumed_from))
                     return _attempt(conn.execute(select(T_ATTEMPTS).where(
                         T_ATTEMPTS.c.run_id == run_id, T_ATTEMPTS.c.number == number)).one())

@@ -57,8 +57,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, text, update
 
-from clpbert.registry.entities import ACTIVE_STATES, TERMINAL_STATES
 from clpbert.registry.models import GpuCompactionRow, GpuSampleRow, MaintenanceRow, RunRow
+from clpbert.runs.lifecycle import ACTIVE_STATES, TERMINAL_STATES
 
 T_RUNS = RunRow.__table__
 T_GPU = GpuSampleRow.__table__

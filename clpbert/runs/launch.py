@@ -23,6 +23,7 @@ from typing import Any
 
 from clpbert.errors import UserError
 from clpbert.runs.gpu_spec import GpuRef
+from clpbert.runs.run_dir import RunDir
 
 DEFAULT_RDZV_PORT = 29500
 TRAINER_MODULE_ENV = "CLPBERT_TRAINER_MODULE"
@@ -160,7 +161,7 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
         lines.append(f"#SBATCH --account={opts.account}")
     if opts.time_limit:
         lines.append(f"#SBATCH --time={opts.time_limit}")
-    lines += [f"#SBATCH --output={run_dir / 'logs' / 'slurm-%j.out'}",
+    lines += [f"#SBATCH --output={RunDir(run_dir).slurm_log()}",
               "",
               f"# clpbert run {run_id}: the same trainer command on each node, rendezvous on node 0.",
               "set -euo pipefail",

@@ -28,8 +28,8 @@ from typing import Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
-from clpbert.runs.scheduler import LAUNCH_FILE
-from clpbert.runs.service import ACTIVE
+from clpbert.runs.lifecycle import ACTIVE, RunState
+from clpbert.runs.run_dir import LAUNCH_FILE
 from clpbert.runs.slurm_sync import sync_slurm_runs
 
 NEVER_STARTED_AFTER_S = 60.0
@@ -71,13 +71,13 @@ def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
     if tp is not None:
         procs.signal_group(tp.pid, signal.SIGTERM)
         why += f"; its trainer (pid {tp.pid}) was still running and got SIGTERM"
-    if not reg.set_run_state(run.id, "lost", reason=why, only_from=[str(run.state)]):
+    if not reg.set_run_state(run.id, RunState.LOST, reason=why, only_from=[str(run.state)]):
         return False  # it changed state meanwhile (e.g. the supervisor finished just now)
     reg.release_gpus(run.id)
     with contextlib.suppress(NotFoundError):
         attempts = reg.list_attempts(run.id)
         if attempts and attempts[-1].ended is None:
-            reg.end_attempt(run.id, "lost", number=attempts[-1].number, reason=why)
+            reg.end_attempt(run.id, RunState.LOST, number=attempts[-1].number, reason=why)
     return True
 
 
@@ -90,7 +90,7 @@ def reconcile(reg: Any, host: str | None = None) -> list[str]:
         with contextlib.suppress(NotFoundError):
             if reconcile_run(reg, run, host):
                 marked.append(run.id)
-    marked += [run_id for run_id, state in sync_slurm_runs(reg, active).items() if state == "lost"]
+    marked += [run_id for run_id, state in sync_slurm_runs(reg, active).items() if state == RunState.LOST]
     _retention(reg)
     return marked
 

@@ -1,4 +1,4 @@
-"""RUN_DIR/events.jsonl: the run's durable record (schema in /work/notes/TEAM.md).
+"""RUN_DIR/events.jsonl: the run's durable record (one method of EventWriter per event kind).
 
 Only rank 0 writes; other ranks get a writer whose methods do nothing, so call sites need no
 `if rank == 0`. Each event is one JSON line, flushed at once, so the supervisor tailing the file
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-EVENTS_FILE = "events.jsonl"
+from clpbert.runs.run_dir import EVENTS_FILE
 
 
 def _clean(value: Any) -> Any:
