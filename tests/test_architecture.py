@@ -14,7 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
-pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (pip install -e '.[test]')")
+pytestmark = pytest.mark.skipif(not LINT.exists(),
+                                reason="import-linter is not installed (pip install -e '.[test]')")
 
 
 def lint(root: Path) -> subprocess.CompletedProcess[str]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from clpbert.gpu.readings import NA_TEXT
 from clpbert.runs import lifecycle
 from clpbert.runs.lifecycle import Action, RunState
 
-NA = "N/A"
+NA = NA_TEXT
 
 STATE_STYLES: dict[str, str] = {
     RunState.QUEUED: "bold yellow",

@@ -17,6 +17,7 @@ from sqlalchemy import (
 
 from clpbert import paths
 from clpbert.errors import NotFoundError, UserError
+from clpbert.gpu.readings import gpu_key
 from clpbert.registry import db
 from clpbert.registry.entities import (
     Attempt,
@@ -106,7 +107,7 @@ def _gpu_entries(gpus: Iterable[Any]) -> list[dict[str, Any]]:
         index = None if index is None else int(index)
         if uuid is None and index is None:
             raise ValueError(f"GPU entry {g!r} has neither index nor uuid")
-        out.append({"index": index, "uuid": uuid, "key": uuid or f"index:{index}"})
+        out.append({"index": index, "uuid": uuid, "key": gpu_key(uuid, index)})
     return out
 
 

@@ -243,6 +243,7 @@ class Supervisor:
         if not self.gpus:
             return
         from clpbert.gpu.attribution import run_usage
+        from clpbert.gpu.readings import gpu_key, sample_values
 
         snap = self.monitor().snapshot()
         if snap.driver is None:
@@ -254,10 +255,9 @@ class Supervisor:
             if u.reason and not self._said_device_level:
                 log(f"GPU {g.index}: {u.reason}")
                 self._said_device_level = True
-            samples.append({"run_id": self.run_id, "gpu_uuid": g.uuid or f"index:{g.index}",
-                            "gpu_index": g.index, "time": snap.time, "util": g.utilization_pct,
-                            "mem_used": u.memory_used_mib, "mem_total": g.memory_total_mib,
-                            "power": g.power_w, "temperature": g.temperature_c})
+            samples.append({**sample_values(g), "run_id": self.run_id, "gpu_uuid": gpu_key(g.uuid, g.index),
+                            "gpu_index": g.index, "time": snap.time,
+                            "mem_used": u.memory_used_mib})  # the run's own share of the GPU's memory
         if samples:
             self.reg.add_gpu_samples(samples)
 

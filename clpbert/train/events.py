@@ -13,26 +13,13 @@ and wrote a checkpoint first; reason = the signal name).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from clpbert.json_safe import json_safe
 from clpbert.runs.run_dir import EVENTS_FILE
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null so every line stays strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _clean(value.item())
-    return value
 
 
 def previous_attempts(run_dir: str | os.PathLike[str]) -> int:
@@ -66,7 +53,8 @@ class EventWriter:
         if self._file is None:
             return
         record = {"event": event, "time": time.time(), **fields}
-        self._file.write(json.dumps(_clean(record), separators=(",", ":")) + "\n")
+        # strict JSON: NaN/inf as null
+        self._file.write(json.dumps(json_safe(record), separators=(",", ":")) + "\n")
         self._file.flush()
 
     def start(self, step: int, world_size: int, total_steps: int, task: str, attempt: int) -> None:
