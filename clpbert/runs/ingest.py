@@ -23,11 +23,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError, UserError
 from clpbert.fileio import atomic_write_text
 from clpbert.runs.run_dir import BEST, EVENTS_FILE, OFFSET_FILE
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 HIGHER_IS_BETTER_HINTS = ("loss", "err", "ppl")
@@ -98,7 +101,7 @@ class IngestSummary:
 class Ingestor:
     """Tails one run's events.jsonl into the registry."""
 
-    def __init__(self, reg: Any, run_id: str, run_dir: str | Path, *, offset: int | None = None,
+    def __init__(self, reg: Registry, run_id: str, run_dir: str | Path, *, offset: int | None = None,
                  metric: str | None = None, kind: str = "finetune"):
         self.reg = reg
         self.run_id = run_id

@@ -24,13 +24,16 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
 from clpbert.runs.lifecycle import ACTIVE, RunState
 from clpbert.runs.run_dir import LAUNCH_FILE
 from clpbert.runs.slurm_sync import sync_slurm_runs
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 NEVER_STARTED_AFTER_S = 60.0
 """A run with no supervisor pid this long after creation is lost (the launcher died)."""
@@ -58,7 +61,7 @@ def _why_gone(run: Any) -> str | None:
     return f"its supervisor (pid {run.supervisor_pid}) disappeared while the run was {run.state}"
 
 
-def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
+def reconcile_run(reg: Registry, run: Any, host: str | None = None) -> bool:
     """Mark one run `lost` if its supervisor is gone; True when it was marked."""
     host = host or socket.gethostname()
     if str(run.state) not in ACTIVE or run.host != host:
@@ -81,7 +84,7 @@ def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
     return True
 
 
-def reconcile(reg: Any, host: str | None = None) -> list[str]:
+def reconcile(reg: Registry, host: str | None = None) -> list[str]:
     """Reconcile every active run of this host and sync the active Slurm runs; the ids marked lost."""
     host = host or socket.gethostname()
     marked = []
@@ -95,7 +98,7 @@ def reconcile(reg: Any, host: str | None = None) -> list[str]:
     return marked
 
 
-def _retention(reg: Any) -> None:
+def _retention(reg: Registry) -> None:
     """The rate-limited, time-boxed GPU sample retention pass. Best effort: a registry this user
     may only read, or one locked for longer than the busy timeout, is left for the next start."""
     from sqlalchemy.exc import DBAPIError

@@ -22,7 +22,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert import paths
 from clpbert.errors import UserError
@@ -30,6 +30,9 @@ from clpbert.runs.ingest import Ingestor
 from clpbert.runs.lifecycle import RunState
 from clpbert.runs.outcome import Outcome, from_finish
 from clpbert.runs.run_dir import CONFIG_FILE, EVENTS_FILE, RUN_FILE, RunDir
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 
 def write_run_file(run: Any) -> None:
@@ -39,7 +42,7 @@ def write_run_file(run: Any) -> None:
     RunDir(run.run_dir).write_json(RUN_FILE, data, indent=1)
 
 
-def edit_run(reg: Any, ref: str, *, name: str | None = None, add_tags: Sequence[str] = (),
+def edit_run(reg: Registry, ref: str, *, name: str | None = None, add_tags: Sequence[str] = (),
              remove_tags: Sequence[str] = (), notes: str | None = None) -> Any:
     """Rename a run, tag/untag it or replace its notes, in the registry and in its run.json (so an
     import elsewhere keeps them); the updated Run. Works in any state: it is bookkeeping only."""
@@ -146,7 +149,7 @@ def _outcome(facts: RunDirFacts) -> Outcome:
                            "or the trainer died)")
 
 
-def _attempts(reg: Any, run_id: str, facts: RunDirFacts, outcome: Outcome) -> None:
+def _attempts(reg: Registry, run_id: str, facts: RunDirFacts, outcome: Outcome) -> None:
     """One attempt per start event, ended by its finish event (or by the next start: lost)."""
     number = 0
     open_attempt = False
@@ -166,12 +169,12 @@ def _attempts(reg: Any, run_id: str, facts: RunDirFacts, outcome: Outcome) -> No
         reg.end_attempt(run_id, outcome.state, number=number, reason=outcome.reason)
 
 
-def registered_dirs(reg: Any) -> dict[Path, Any]:
+def registered_dirs(reg: Registry) -> dict[Path, Any]:
     """Resolved run dir -> its run, for every run of the registry (read once per import)."""
     return {Path(run.run_dir).resolve(): run for run in reg.list_runs() if run.run_dir}
 
 
-def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
+def import_run_dir(reg: Registry, facts: RunDirFacts, name: str | None = None,
                    registered: dict[Path, Any] | None = None) -> Imported:
     """Register one checked run dir with its whole history; the registry's run.
 
@@ -211,7 +214,8 @@ def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
     return Imported(reg.get_run(run.id), already=False, new_id=run.id != wanted)
 
 
-def import_run_dirs(reg: Any, where: list[str | os.PathLike[str]], name: str | None = None) -> list[Imported]:
+def import_run_dirs(reg: Registry, where: list[str | os.PathLike[str]],
+                    name: str | None = None) -> list[Imported]:
     """Find, check (all of them, before writing), then import every run dir under the given paths."""
     dirs: list[Path] = []
     for p in where:

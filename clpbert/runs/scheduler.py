@@ -17,12 +17,15 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.gpu.attribution import occupancy
 from clpbert.gpu.readings import GpuSnapshot
 from clpbert.runs.gpu_spec import GpuRef, GpuRequest
 from clpbert.runs.run_dir import LAUNCH_FILE, RunDir
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 
 @dataclass
@@ -50,7 +53,7 @@ def request_from_dict(data: dict[str, Any]) -> GpuRequest:
                       auto=int(data.get("auto", 0)))
 
 
-def _release_stale(reg: Any, holders: dict[str, str]) -> bool:
+def _release_stale(reg: Registry, holders: dict[str, str]) -> bool:
     """Release reservations of runs that are no longer active; True if any was released."""
     from clpbert.errors import NotFoundError
     from clpbert.runs.lifecycle import ACTIVE_STATES
@@ -67,7 +70,7 @@ def _release_stale(reg: Any, holders: dict[str, str]) -> bool:
     return released
 
 
-def try_acquire(reg: Any, run: Any, request: GpuRequest, snapshot: GpuSnapshot,
+def try_acquire(reg: Registry, run: Any, request: GpuRequest, snapshot: GpuSnapshot,
                 host: str | None = None) -> Decision:
     """One scheduling attempt for a queued run (see the module docstring)."""
     from clpbert.registry import GpusBusyError

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert import paths
 from clpbert.errors import NotFoundError, UserError
@@ -35,6 +35,9 @@ from clpbert.runs.lifecycle import ACTIVE, FINAL, RESUMABLE, RunState
 from clpbert.runs.run_dir import LAUNCH_FILE, RunDir
 from clpbert.runs.run_dirs import write_run_file
 from clpbert.runs.scheduler import request_of_run_dir, request_to_dict
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 DEMO_DATASET = "demo"
 
@@ -70,7 +73,7 @@ def _reap() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def ensure_demo_dataset(reg: Any, *, seed: int = 0, n_train: int | None = None, n_val: int | None = None,
+def ensure_demo_dataset(reg: Registry, *, seed: int = 0, n_train: int | None = None, n_val: int | None = None,
                         name: str = DEMO_DATASET) -> Any:
     """Generate (or reuse, same parameters) the synthetic demo dataset and register it.
 
@@ -83,7 +86,7 @@ def ensure_demo_dataset(reg: Any, *, seed: int = 0, n_train: int | None = None, 
     return register_dataset_dir(reg, name, out)
 
 
-def register_dataset_dir(reg: Any, name: str, out: Path) -> Any:
+def register_dataset_dir(reg: Registry, name: str, out: Path) -> Any:
     """Register a dataset directory laid out as txt_db/, vis_db/, tokenizer/ (TEAM.md)."""
     meta: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
@@ -95,7 +98,7 @@ def register_dataset_dir(reg: Any, name: str, out: Path) -> Any:
                            fingerprint=json.dumps(meta.get("params", {}), sort_keys=True))
 
 
-def _check_dataset(reg: Any, cfg: Any) -> None:
+def _check_dataset(reg: Registry, cfg: Any) -> None:
     name = cfg.data.dataset
     if not name:
         if not cfg.data.txt_db:
@@ -134,7 +137,7 @@ def gpu_request(spec: str | None) -> GpuRequest:
     return parse_gpu_spec(spec, gpu_snapshot())
 
 
-def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None
+def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None = None
                   ) -> tuple[Any, GpuRequest]:
     """Everything a launch checks before it writes anything: (the resolved config, the GPU request).
 
@@ -150,7 +153,7 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
     return cfg, gpus
 
 
-def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None,
+def launch_run(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None = None,
                start: bool = True, checked: tuple[Any, GpuRequest] | None = None) -> Any:
     """Resolve the config, create the run (dir + row), start its supervisor; returns the Run.
 
@@ -186,7 +189,7 @@ def _write_launch(run_dir: Path, gpus: GpuRequest, topology: Topology, resume: b
     RunDir(run_dir).write_json(LAUNCH_FILE, data, indent=1)
 
 
-def start_supervisor(reg: Any, run_id: str) -> int:
+def start_supervisor(reg: Registry, run_id: str) -> int:
     """Start the detached supervisor (own session, stdin /dev/null, output to its log); record
     its pid and create time at once, so reconcile can judge the run from the first moment."""
     _reap()
@@ -210,7 +213,7 @@ def start_supervisor(reg: Any, run_id: str) -> int:
     return proc.pid
 
 
-def _launch_slurm(reg: Any, req: LaunchRequest, cfg: Any) -> Any:
+def _launch_slurm(reg: Registry, req: LaunchRequest, cfg: Any) -> Any:
     """Write (and with --submit, sbatch) a script running the same torchrun on every node."""
     from clpbert.config import save_config
 
@@ -256,7 +259,7 @@ class Progress:
     eval: Any | None
 
 
-def follow_run(reg: Any, run_id: str, on_update: Callable[[Progress], None] | None = None,
+def follow_run(reg: Registry, run_id: str, on_update: Callable[[Progress], None] | None = None,
                poll_s: float = 0.5, timeout_s: float | None = None) -> Any:
     """Poll until the run reaches a final state (calling on_update on each change); the Run.
 
@@ -286,7 +289,7 @@ def follow_run(reg: Any, run_id: str, on_update: Callable[[Progress], None] | No
         time.sleep(poll_s)
 
 
-def wait_for_state(reg: Any, run_id: str, states: Sequence[str], timeout_s: float) -> Any:
+def wait_for_state(reg: Registry, run_id: str, states: Sequence[str], timeout_s: float) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         run = reg.get_run(run_id)
@@ -295,7 +298,7 @@ def wait_for_state(reg: Any, run_id: str, states: Sequence[str], timeout_s: floa
         time.sleep(0.2)
 
 
-def run_pids(reg: Any) -> dict[int, str]:
+def run_pids(reg: Registry) -> dict[int, str]:
     """pid -> run name (or id) for every process of this host's live runs (supervisor tree),
     so NVML's per-process readings can be attributed to runs."""
     import socket
@@ -343,7 +346,7 @@ def _kill_trainer_tree(run: Any, sup: procs.ProcessId | None) -> None:
     procs.signal_processes(victims, signal.SIGKILL)
 
 
-def stop_run(reg: Any, ref: str, grace_s: float = control.DEFAULT_GRACE_S, wait: bool = True) -> Any:
+def stop_run(reg: Registry, ref: str, grace_s: float = control.DEFAULT_GRACE_S, wait: bool = True) -> Any:
     """SIGTERM (trainer checkpoints at a step boundary), then SIGKILL after grace_s; -> killed."""
     run = reg.get_run(ref)
     _require_active(run, "stop")
@@ -363,7 +366,7 @@ def stop_run(reg: Any, ref: str, grace_s: float = control.DEFAULT_GRACE_S, wait:
     return final
 
 
-def kill_run(reg: Any, ref: str, wait: bool = True) -> Any:
+def kill_run(reg: Registry, ref: str, wait: bool = True) -> Any:
     """SIGKILL the run's processes at once; the supervisor records `killed`."""
     run = reg.get_run(ref)
     _require_active(run, "kill")
@@ -384,7 +387,7 @@ def kill_run(reg: Any, ref: str, wait: bool = True) -> Any:
     return final
 
 
-def _finish_orphan(reg: Any, run: Any, reason: str) -> Any:
+def _finish_orphan(reg: Registry, run: Any, reason: str) -> Any:
     """Record `killed` for a run whose supervisor is gone (nobody else will)."""
     _kill_trainer_tree(run, None)
     reg.release_gpus(run.id)
@@ -400,7 +403,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return RunDir(run_dir).latest_checkpoint()
 
 
-def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
+def resume_run(reg: Registry, ref: str, gpus: str | None = None) -> Any:
     """A new attempt of the same run from its last checkpoint (`clpbert.train --resume`)."""
     run = reg.get_run(ref)
     if str(run.state) in ACTIVE:
@@ -428,7 +431,7 @@ def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
     return reg.get_run(run.id)
 
 
-def remove_run(reg: Any, ref: str, force: bool = False) -> Any:
+def remove_run(reg: Registry, ref: str, force: bool = False) -> Any:
     """Delete the run's rows and its run dir; refuses an active run unless force (then kills it)."""
     run = reg.get_run(ref)
     if str(run.state) in ACTIVE and not is_slurm_run(run):

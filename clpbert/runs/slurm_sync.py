@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs.ingest import EVENTS_FILE, Ingestor
@@ -31,6 +31,9 @@ from clpbert.runs.launch import is_slurm_run, slurm_job_id
 from clpbert.runs.lifecycle import ACTIVE, RunState, sources_of
 from clpbert.runs.outcome import from_finish
 from clpbert.runs.run_dir import LOCK_FILE, RunDir
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 TAIL_BYTES = 64 * 1024
 SQUEUE_TIMEOUT_S = 10.0
@@ -133,7 +136,7 @@ def _config_facts(run: Any) -> tuple[str | None, str]:
     return metric, cfg.get("kind") or run.kind
 
 
-def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] = job_listed,
+def sync_slurm_run(reg: Registry, run: Any, listed_by: Callable[[str], bool | None] = job_listed,
                    deadline: float | None = None) -> str | None:
     """Ingest one active Slurm run's new events and move its state on; the new state, if it changed.
 
@@ -175,7 +178,7 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
     return state if state != str(run.state) else None
 
 
-def sync_slurm_runs(reg: Any, active: list[Any] | None = None, budget_s: float = 1.0) -> dict[str, str]:
+def sync_slurm_runs(reg: Registry, active: list[Any] | None = None, budget_s: float = 1.0) -> dict[str, str]:
     """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state.
 
     `active`: the active runs, configs included, when the caller has listed them already.
