@@ -171,7 +171,7 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
               f"export CLPBERT_RUN_ID={shlex.quote(run_id)}",
               'export RDZV_HOST="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
               f'export RDZV_PORT="${{RDZV_PORT:-{opts.port}}}"',
-              f"mkdir -p {shlex.quote(str(run_dir / 'logs'))}",
+              f"mkdir -p {shlex.quote(str(RunDir(run_dir).logs))}",
               f"srun --kill-on-bad-exit=1 --ntasks-per-node=1 bash -c {shlex.quote('exec ' + inner)}",
               ""]
     return "\n".join(lines)
