@@ -130,7 +130,7 @@ def bench_compact(db_path: Path, n: int) -> dict:
     import shutil
 
     from clpbert.registry import open_registry, retention
-    from clpbert.registry.queries import GPU_FIELDS, T_GPU
+    from clpbert.registry.gpu_queries import GPU_FIELDS, T_GPU
 
     url = f"sqlite:///{db_path}"
     reg = open_registry(url)

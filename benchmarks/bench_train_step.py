@@ -10,7 +10,7 @@ steps (forward over B videos x N clips x T frames, lse clip loss, backward, Adam
 
 The first mode is the baseline; the ratio is best candidate videos/s over the baseline's. Train FLOPs
 per step come from torch.utils.flop_counter on one eager step; MFU is against --peak-tflops (default
-790 on CUDA: the dense bf16 rate that /work/shared/bench/reference_step.py uses, so MFUs compare).
+790 on CUDA: the dense bf16 rate that ../shared/bench/reference_step.py uses, so MFUs compare).
 
   CPU (small model, small shape):   python -m benchmarks.bench_train_step
   GPU (msrvtt_qa shape, full model):

@@ -114,25 +114,24 @@ def verify_cmd(
     from dataclasses import asdict
 
     from cli.output import print_json
-    from clpbert.data.verify import verify_dataset
+    from clpbert.app.datasets import verify_registered
 
     with open_registry() as reg:
         ds = reg.get_dataset(name)
-    if not (Path(ds.vis_db) / "data.mdb").is_file():
-        from clpbert.errors import UserError
-
-        raise UserError(f"dataset {name} has no videos packed yet ({ds.vis_db} is missing); re-run "
-                        f"`clpbert datasets prepare {ds.format} ... --name {name} --videos DIR|TAR`")
-    report = verify_dataset(ds.txt_db, ds.vis_db, decode=decode)
+    check = verify_registered(ds, decode=decode)
+    report = check.report
     if json_:
-        print_json({"name": ds.name, "ok": report.ok, **asdict(report)})
+        print_json({"name": ds.name, "ok": check.ok, **asdict(report),
+                    "split_problems": check.split_problems})
     else:
         typer.echo(f"{ds.name}: {report.summary()}")
+        for problem in check.split_problems:
+            typer.echo(f"  changed since registration: {problem}")
         for key in report.missing[:10]:
             typer.echo(f"  missing: {key}")
         for key, why in report.undecodable[:10]:
             typer.echo(f"  undecodable: {key}: {why}")
-    if not report.ok:
+    if not check.ok:
         raise typer.Exit(1)
 
 

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from clpbert.runs.lifecycle import RunState
+
 HELP = """Generate the synthetic demo dataset (coloured shapes; video QA), train a small ClipBERT
 on it through the real launcher (supervisor -> torchrun, CPU/gloo without GPUs), show live
 progress and finish with the eval table (accuracy overall and per question type).
@@ -79,7 +81,7 @@ def demo(
         final = follow_and_report(reg, run.id, quiet=quiet)
         if as_json:
             print(json.dumps(run_json(reg, final)))
-        if str(final.state) != "finished":
+        if final.state != RunState.FINISHED:
             if quiet and not as_json:
                 sys.stderr.write(f"demo run {final.id} {final.state}: {final.reason}\n")
             raise typer.Exit(1)

@@ -67,10 +67,10 @@ def download(
     as_json: Annotated[bool, typer.Option("--json", help="Print the registered checkpoint(s) as JSON.")]
     = False,
 ) -> None:
+    from cli.progress import make_progress
     from clpbert.errors import UserError
     from clpbert.hub.install import DownloadError, install
     from clpbert.hub.manifest import load_manifest, select
-    from clpbert.hub.progress import make_progress
 
     artifacts = select(load_manifest(), what)
     if from_ and len(artifacts) > 1:

@@ -48,7 +48,7 @@ def _gib(mib: float | None) -> float | None:
 def _table(snapshot: Any, owners: dict[int, str]) -> Any:
     from rich.table import Table
 
-    from clpbert.gpu.readings import fmt
+    from clpbert.gpu.readings import NA_TEXT, fmt
 
     table = Table(title=f"driver {snapshot.driver} · {len(snapshot.gpus)} GPU(s)"
                   + (f" · {snapshot.backend}" if snapshot.backend != "nvml" else ""), title_justify="left",
@@ -58,7 +58,7 @@ def _table(snapshot: Any, owners: dict[int, str]) -> Any:
         table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric)
     for g in snapshot.gpus:
         if g.processes is None:
-            procs = f"N/A ({g.na.get('processes', 'not listed')})"
+            procs = f"{NA_TEXT} ({g.na.get('processes', 'not listed')})"
         elif not g.processes:
             procs = "-"
         else:
@@ -66,8 +66,8 @@ def _table(snapshot: Any, owners: dict[int, str]) -> Any:
                               + (f" {p.used_memory_mib:.0f}MiB" if p.used_memory_mib is not None else "")
                               for p in g.processes)
         mem = (f"{fmt(_gib(g.memory_used_mib), digits=1)}/{fmt(_gib(g.memory_total_mib), digits=1)} GiB"
-               if g.memory_total_mib is not None else "N/A")
-        name = (g.name or "N/A").removeprefix("NVIDIA ")
+               if g.memory_total_mib is not None else NA_TEXT)
+        name = (g.name or NA_TEXT).removeprefix("NVIDIA ")
         table.add_row(str(g.index), name, fmt(g.utilization_pct, "%"), mem, fmt(g.power_w, " W"),
                       fmt(g.temperature_c, "°C"), fmt(g.sm_clock_mhz, " MHz"), procs)
     return table

@@ -15,20 +15,10 @@ from typing import Any
 
 def print_json(data: Any) -> None:
     """Data as JSON on stdout (NaN/inf become null, unknown objects their str())."""
-    sys.stdout.write(json.dumps(_clean(data), indent=2, default=str) + "\n")
+    from clpbert.json_safe import json_safe
+
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, default=str) + "\n")
     sys.stdout.flush()
-
-
-def _clean(data: Any) -> Any:
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {str(k): _clean(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_clean(v) for v in data]
-    if hasattr(data, "to_dict"):
-        return _clean(data.to_dict())
-    return data
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from clpbert.runs.lifecycle import RunState
+
 HELP = """Start a run: pretrain, finetune or eval (KIND) of a task.
 
 The config is resolved once (task preset < --config file < CLPBERT_<SECTION>__<KEY> env <
@@ -110,7 +112,7 @@ class ProgressPrinter:
                                       TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
                                       console=self.console, transient=False)
             self._progress.start()
-            self._task = self._progress.add_task("queued", total=None, info="")
+            self._task = self._progress.add_task(str(RunState.QUEUED), total=None, info="")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,7 +139,7 @@ class ProgressPrinter:
         new_eval = ev is not None and ev.id != self._last_eval
         if state != self._last_state or new_eval or now - self._last_line > 5.0:
             total = f"/{run.total_steps}" if run.total_steps else ""
-            why = f" ({run.reason})" if run.reason and state != "running" else ""
+            why = f" ({run.reason})" if run.reason and state != RunState.RUNNING else ""
             line = f"[{state}] step {run.step}{total}  {info}{why}"
             self.console.print(line, highlight=False, markup=False)
             self._last_line, self._last_state = now, state
@@ -163,7 +165,7 @@ def follow_and_report(reg: Any, run_id: str, quiet: bool = False) -> Any:
             table.title = None
             printer.console.print(table)
         msg = f"run {final.id} {final.state}" + (f": {final.reason}" if final.reason else "")
-        style = "green" if str(final.state) == "finished" else "red"
+        style = "green" if final.state == RunState.FINISHED else "red"
         printer.console.print(msg, style=style, highlight=False)
     return final
 
@@ -246,7 +248,7 @@ def run(
         final = follow_and_report(reg, created.id, quiet=as_json)
         if as_json:
             print(json.dumps(run_json(reg, final)))
-        if str(final.state) != "finished":
+        if final.state != RunState.FINISHED:
             raise typer.Exit(1)
 
 

@@ -6,10 +6,7 @@ Module top imports only typer (and the stdlib); the engine is imported inside th
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +16,9 @@ import typer
 
 from cli.common import JsonFlag, YesFlag, confirm, open_registry
 from cli.runs import RunArg
+from clpbert.app.compare import compare_data, runs_with_tag
+from clpbert.app.export import export_csv, export_data, export_json
+from clpbert.runs.lifecycle import RunState, is_active, is_final
 
 GRACE_HELP = "Seconds to wait after SIGTERM (the trainer checkpoints) before SIGKILL."
 SLURM_SYNC_EVERY_S = 5.0
@@ -44,6 +44,7 @@ def logs(
     """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
     from clpbert.errors import UserError
     from clpbert.runs.launch import is_slurm_run
+    from clpbert.runs.run_dir import RunDir
     from clpbert.runs.slurm_sync import slurm_log, sync_slurm_run
 
     with open_registry() as reg:
@@ -52,7 +53,8 @@ def logs(
         if slurm and supervisor:
             raise UserError(f"run {run.id} runs under Slurm and has no supervisor log; "
                             "leave out --supervisor")
-        own = Path(run.run_dir) / "logs" / ("supervisor.log" if supervisor else "train.log")
+        rd = RunDir(run.run_dir)
+        own = rd.supervisor_log if supervisor else rd.train_log
         path = (slurm_log(run) if slurm else None) or own
         pos = 0
         next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
@@ -75,7 +77,7 @@ def logs(
                 next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
                 sync_slurm_run(reg, reg.get_run(run.id))
                 path = slurm_log(run) or path
-            if str(reg.get_run(run.id).state) in ("finished", "failed", "killed", "lost"):
+            if is_final(reg.get_run(run.id).state):
                 follow = False  # one last read picks up the final lines
                 continue
             time.sleep(0.5)
@@ -134,7 +136,7 @@ def resume(
             print(json.dumps(run_json(reg, run)))
         else:
             sys.stderr.write(f"run {run.id} resumed ({run.state})\n")
-        if follow and str(run.state) != "finished":
+        if follow and run.state != RunState.FINISHED:
             raise typer.Exit(1)
 
 
@@ -146,11 +148,11 @@ def rm(
 ) -> None:
     """Remove runs: their registry rows (metrics, evals, attempts, checkpoints) and run dirs."""
     from clpbert.errors import UserError
-    from clpbert.runs.service import ACTIVE, remove_run
+    from clpbert.runs.service import remove_run
 
     with open_registry() as reg:
         runs = [_reconciled(reg).get_run(r) for r in run_refs]
-        active = [r for r in runs if str(r.state) in ACTIVE]
+        active = [r for r in runs if is_active(r.state)]
         if active and not force:
             raise UserError(f"run {active[0].id} is {active[0].state}; stop it first or pass --force")
         names = ", ".join(f"{r.id} ({r.name})" for r in runs)
@@ -160,52 +162,7 @@ def rm(
             sys.stderr.write(f"removed run {r.id}\n")
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def compare_data(reg: Any, refs: list[str], all_keys: bool = False) -> dict[str, Any]:
-    """Config differences and final numbers of several runs (what --json prints)."""
-    runs = [reg.get_run(r) for r in refs]
-    configs = [_flatten(r.config) for r in runs]
-    keys = sorted(set().union(*configs))
-    config = {k: [c.get(k) for c in configs] for k in keys
-              if all_keys or len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1}
-    metrics: dict[str, list[Any]] = {}
-    for i, r in enumerate(runs):
-        ev = reg.latest_eval(r.id)
-        values = {f"{ev.split}/{k}": v for k, v in ev.metrics.items()} if ev else {}
-        values.update({k: m.value for k, m in reg.latest_metrics(r.id).items() if k.startswith("train/")})
-        for k, v in values.items():
-            metrics.setdefault(k, [None] * len(runs))[i] = v
-    return {"runs": [{"id": r.id, "name": r.name, "task": r.task, "state": str(r.state), "step": r.step,
-                      "best_metric_name": r.best_metric_name, "best_metric_value": r.best_metric_value}
-                     for r in runs],
-            "config": config, "metrics": dict(sorted(metrics.items()))}
-
-
 TAG_HELP = "Also every run with this tag (oldest first), e.g. all runs of a sweep."
-
-
-def _with_tag(reg: Any, refs: list[str] | None, tag: str | None) -> list[str]:
-    """The runs named, then those with the tag (each once, in that order)."""
-    from clpbert.errors import UserError
-
-    out = list(refs or [])
-    if tag:
-        tagged = [r.id for r in reg.list_runs(tag=tag, order="created")]
-        if not tagged:
-            raise UserError(f"no run has the tag {tag!r} (`clpbert runs edit RUN --tag {tag}` adds it)")
-        known = {reg.get_run(r).id for r in out}
-        out += [r for r in tagged if r not in known]
-    return out
 
 
 def compare(
@@ -220,7 +177,7 @@ def compare(
     from clpbert.errors import UserError
 
     with open_registry() as reg:
-        refs = _with_tag(_reconciled(reg), run_refs, tag)
+        refs = runs_with_tag(_reconciled(reg), run_refs, tag)
         if len(refs) < 2:
             raise UserError("compare needs at least two runs (name them, or give --tag)")
         data = compare_data(reg, refs, all_keys)
@@ -256,35 +213,6 @@ def compare(
     Console().print(table)
 
 
-def export_data(reg: Any, refs: list[str], what: str) -> list[dict[str, Any]]:
-    out = []
-    for ref in refs:
-        run = reg.get_run(ref)
-        entry: dict[str, Any] = {"id": run.id, "name": run.name, "task": run.task, "state": str(run.state)}
-        if what in ("metrics", "all"):
-            entry["metrics"] = [{"step": m.step, "name": m.name, "value": m.value, "time": m.time}
-                                for m in reg.metrics_since(run.id, 0)]
-        if what in ("evals", "all"):
-            entry["evals"] = [{"step": e.step, "split": e.split, "metrics": e.metrics, "time": e.time}
-                              for e in reg.list_evals(run.id)]
-        out.append(entry)
-    return out
-
-
-def _csv(runs: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["run_id", "kind", "split", "step", "name", "value", "time"])
-    for r in runs:
-        for m in r.get("metrics", []):
-            v = m["value"]
-            w.writerow([r["id"], "metric", "", m["step"], m["name"], "" if v != v else v, m["time"]])
-        for e in r.get("evals", []):
-            for name, v in e["metrics"].items():
-                w.writerow([r["id"], "eval", e["split"], e["step"], name, "" if v is None else v, e["time"]])
-    return buf.getvalue()
-
-
 def export(
     run_refs: Annotated[list[str] | None, typer.Argument(help="Runs to export.", show_default=False)] = None,
     tag: Annotated[str | None, typer.Option("--tag", help=TAG_HELP)] = None,
@@ -301,31 +229,18 @@ def export(
     if what not in ("metrics", "evals", "all"):
         raise UserError(f"--what {what!r}: use metrics, evals or all")
     with open_registry() as reg:
-        refs = _with_tag(_reconciled(reg), run_refs, tag)
+        refs = runs_with_tag(_reconciled(reg), run_refs, tag)
         if not refs:
             raise UserError("export needs runs: name them, or give --tag")
         runs = export_data(reg, refs, what)
-    text = _csv(runs) if fmt == "csv" else _json(runs)
+    text = export_csv(runs) if fmt == "csv" else export_json(runs)
     if output is None:
         sys.stdout.write(text)
         return
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, output)
+    from clpbert.fileio import atomic_write_text
+
+    atomic_write_text(output, text)
     sys.stderr.write(f"wrote {output}\n")
-
-
-def _json(runs: list[dict[str, Any]]) -> str:
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and v != v:
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-
-    return json.dumps({"runs": clean(runs)}, default=str) + "\n"
 
 
 def register(group: typer.Typer) -> None:

@@ -12,11 +12,14 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from clpbert.gpu.readings import GpuReading, GpuSnapshot
+from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, gpu_key, reading_from_sample
 from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry
-from clpbert.registry.entities import ACTIVE_STATES, GpuSample
+from clpbert.registry.entities import GpuSample
+from clpbert.runs.lifecycle import ACTIVE_STATES
+from clpbert.runs.run_dir import RunDir
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
 
@@ -48,6 +51,11 @@ class RunInfo:
     on_this_host: bool
     tags: list[str] = field(default_factory=list)
     notes: str = ""
+
+    @property
+    def train_log(self) -> Path:
+        """The trainer's log in the run dir (what the detail screen's log tab tails)."""
+        return RunDir(self.run_dir).train_log
 
 
 @dataclass
@@ -123,16 +131,12 @@ def run_info(run: Run) -> RunInfo:
 
 def sample_reading(sample: GpuSample) -> GpuReading:
     """A registry GPU sample as a reading (what the panel draws when the run is not live here)."""
-    reading = GpuReading(index=sample.gpu_index if sample.gpu_index is not None else -1, uuid=sample.gpu_uuid,
-                         name=None, utilization_pct=sample.util, memory_used_mib=sample.mem_used,
-                         memory_total_mib=sample.mem_total, power_w=sample.power,
-                         temperature_c=sample.temperature)
-    for attr, label in (("utilization_pct", "util"), ("memory_used_mib", "memory"), ("power_w", "power"),
-                        ("temperature_c", "temperature")):
-        if getattr(reading, attr) is None:
-            reading.na[attr] = f"{label} was not available when the supervisor sampled it"
-    reading.na.setdefault("name", "recorded sample (the run is not live on this host)")
-    return reading
+    return reading_from_sample(sample)
+
+
+def holders(users: dict[str, list[str]], gpu: GpuReading) -> list[str]:
+    """The runs in `users` (gpu_users()) holding `gpu`, whether they recorded its UUID or its index."""
+    return users.get(gpu.uuid or "") or users.get(gpu_key(None, gpu.index)) or []
 
 
 class TuiData:
@@ -268,15 +272,15 @@ class TuiData:
         users = self.gpu_users()
         gpus = []
         for g in snapshot.gpus:
-            holders = users.get(g.uuid or "") or users.get(f"index:{g.index}") or []
+            held_by = holders(users, g)
             foreign = [p.pid for p in g.processes or []]
-            if holders:
-                state = "busy: " + ", ".join(holders)
+            if held_by:
+                state = "busy: " + ", ".join(held_by)
             elif foreign:
                 state = f"busy: {len(foreign)} other process(es)"
             else:
                 state = "free"
-            mem = ("N/A" if g.memory_used_mib is None
+            mem = (NA_TEXT if g.memory_used_mib is None
                    else f"{g.memory_used_mib:,.0f}/{g.memory_total_mib or 0:,.0f}MiB")
             label = f"GPU {g.index} {g.name or ''} {mem} - {state}"
             gpus.append(GpuChoice(str(g.index), label, state == "free"))
@@ -306,18 +310,12 @@ class TuiData:
         return self.registry.list_checkpoints()
 
     def verify_dataset(self, ds: Dataset) -> tuple[bool, str]:
-        """Every txt_db id is in the vis_db and split sizes are as registered (no decoding here:
-        `clpbert datasets verify` decodes too, which can take minutes)."""
-        from clpbert.data.verify import verify_dataset
+        """The check `clpbert datasets verify --no-decode` makes (decoding every video can take
+        minutes; the CLI does it)."""
+        from clpbert.app.datasets import verify_registered
 
-        report = verify_dataset(ds.txt_db, ds.vis_db, decode=False)
-        problems = [f"{s}: {report.splits.get(s, 0)} records, registered {n}"
-                    for s, n in ds.splits.items() if report.splits.get(s, 0) != n]
-        if report.missing:
-            problems.append(f"{len(report.missing)} ids missing from vis_db (e.g. {report.missing[0]})")
-        if problems:
-            return False, f"dataset {ds.name}: " + "; ".join(problems)
-        return True, f"dataset {ds.name}: OK ({report.summary()})"
+        check = verify_registered(ds, decode=False)
+        return check.ok, check.message()
 
     def verify_checkpoint(self, ck: Checkpoint) -> tuple[bool, str]:
         from clpbert.registry.checksum import sha256_file
@@ -347,6 +345,6 @@ class TuiData:
             if run.host != host:
                 continue
             for g in run.gpus:
-                key = g.get("uuid") or f"index:{g.get('index')}"
+                key = gpu_key(g.get("uuid"), g.get("index"))
                 users.setdefault(key, []).append(run.name or run.id)
         return users

@@ -9,24 +9,35 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-NA = "N/A"
+from clpbert.gpu.readings import NA_TEXT
+from clpbert.runs import lifecycle
+from clpbert.runs.lifecycle import Action, RunState
+
+NA = NA_TEXT
 
 STATE_STYLES: dict[str, str] = {
-    "queued": "bold yellow",
-    "starting": "bold cyan",
-    "running": "bold green",
-    "stopping": "yellow",
-    "finished": "blue",
-    "failed": "bold red",
-    "killed": "magenta",
-    "lost": "red",
+    RunState.QUEUED: "bold yellow",
+    RunState.STARTING: "bold cyan",
+    RunState.RUNNING: "bold green",
+    RunState.STOPPING: "yellow",
+    RunState.FINISHED: "blue",
+    RunState.FAILED: "bold red",
+    RunState.KILLED: "magenta",
+    RunState.LOST: "red",
 }
 """Colour per run state; ANSI names so both light and dark themes keep them readable."""
 
-LIVE_STATES = ("queued", "starting", "running", "stopping")
-ALL_STATES = (*LIVE_STATES, "finished", "failed", "killed", "lost")
-RESUMABLE_STATES = ("failed", "killed", "lost")
+# The lifecycle's sets, for screens and widgets (which do not import the runs package themselves).
+LIVE_STATES = lifecycle.ACTIVE
+ALL_STATES = lifecycle.ALL
+STOPPABLE_STATES = lifecycle.ACTIONS[Action.STOP]
+KILLABLE_STATES = lifecycle.ACTIONS[Action.KILL]
+RESUMABLE_STATES = lifecycle.ACTIONS[Action.RESUME]
 """A finished run is not resumed (start a new one from its checkpoint), an active one is running."""
+STATE_FILTER_CYCLE: tuple[tuple[str, ...], ...] = (
+    (), LIVE_STATES, (RunState.RUNNING,), (RunState.FAILED, RunState.LOST, RunState.KILLED),
+    (RunState.FINISHED,))
+"""What the runs screen's state-filter key steps through: all, live, running, unsuccessful, finished."""
 
 
 def state_style(state: str) -> str:

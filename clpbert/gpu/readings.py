@@ -13,6 +13,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NA_TEXT = "N/A"
+"""How every table, panel and listing shows a reading the driver did not give."""
+
+
+def gpu_key(uuid: str | None, index: int | None) -> str:
+    """How the registry names a GPU (reservations, samples, a run's GPUs): its UUID, else
+    `index:<n>` for a GPU the driver gave no UUID."""
+    return uuid or f"index:{index}"
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,37 @@ class GpuSnapshot:
 
     def by_uuid(self, uuid: str) -> GpuReading | None:
         return next((g for g in self.gpus if g.uuid == uuid), None)
+
+
+SAMPLE_COLUMNS: dict[str, str] = {
+    "utilization_pct": "util",
+    "memory_used_mib": "mem_used",
+    "memory_total_mib": "mem_total",
+    "power_w": "power",
+    "temperature_c": "temperature",
+}
+"""GpuReading field -> its column in the registry's gpu_samples table (and GpuSample field). The
+table keeps its short names (schema 0001); this mapping is the one place that converts."""
+
+
+def sample_values(reading: GpuReading) -> dict[str, float | None]:
+    """The gpu_samples columns of one reading (None stays None: N/A is stored as NULL)."""
+    return {column: getattr(reading, attr) for attr, column in SAMPLE_COLUMNS.items()}
+
+
+def reading_from_sample(sample: Any) -> GpuReading:
+    """A stored GPU sample (registry GpuSample) as a reading, for views that draw readings: the
+    panels show a run's recorded GPUs when it is not live on this host. Each missing value says why."""
+    index = sample.gpu_index if sample.gpu_index is not None else -1
+    reading = GpuReading(index=index, uuid=sample.gpu_uuid, name=None,
+                         **{attr: getattr(sample, column) for attr, column in SAMPLE_COLUMNS.items()})
+    labels = {"utilization_pct": "util", "memory_used_mib": "memory", "memory_total_mib": None,
+              "power_w": "power", "temperature_c": "temperature"}
+    for attr, label in labels.items():
+        if label is not None and getattr(reading, attr) is None:
+            reading.na[attr] = f"{label} was not available when the supervisor sampled it"
+    reading.na.setdefault("name", "recorded sample (the run is not live on this host)")
+    return reading
 
 
 def fmt(value: float | None, unit: str = "", digits: int = 0) -> str:

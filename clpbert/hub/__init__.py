@@ -15,5 +15,6 @@ Environment:
 
 Modules: manifest.py (artifacts and sources), download.py (one resumable HTTP file), hf.py (hub
 snapshots), unpack.py (safe tar extraction, digests, atomic install), verify.py (safe-load structure
-checks), install.py (sources in order -> verified -> installed -> registered), progress.py (rich bar).
+checks), install.py (sources in order -> verified -> installed -> registered). Progress is reported
+through download.Progress callbacks; the rich bar lives in the CLI (cli/progress.py).
 """

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from clpbert.fileio import fsync_dir
+from clpbert.fileio import atomic_write_json, fsync_dir
 
 CHUNK = 1 << 20
 USER_AGENT = "clpbert-download/0.1"
@@ -164,9 +164,7 @@ def _resume_state(url: str, dest: Path) -> tuple[int, hashlib._Hash, dict]:
 
 def _write_sidecar(dest: Path, meta: dict) -> None:
     _, meta_path = _part_paths(dest)
-    tmp = meta_path.with_name(meta_path.name + ".tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, meta_path)
+    atomic_write_json(meta_path, meta)
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")

@@ -27,10 +27,8 @@ import torch
 from clpbert.config import PRESETS, RunConfig, apply_mapping, load_config, preset
 from clpbert.data.txt_db import label_names
 from clpbert.errors import NotFoundError, UserError
+from clpbert.runs.run_dir import BEST, CKPT_DIR, CONFIG_FILE, LATEST
 
-CKPT_DIR = "checkpoints"
-BEST = "best.pt"
-LATEST = "latest.json"
 STEP_PREFIX = "step_"
 
 
@@ -157,8 +155,8 @@ def _config(extras: dict[str, Any], run_dir: Path | None, task: str | None) -> t
         cfg = preset(name) if name in PRESETS else RunConfig()
         apply_mapping(cfg, saved, source="checkpoint config")
         return cfg, "checkpoint"
-    if run_dir is not None and (run_dir / "config.yaml").is_file():
-        return load_config(run_dir / "config.yaml"), str(run_dir / "config.yaml")
+    if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
+        return load_config(run_dir / CONFIG_FILE), str(run_dir / CONFIG_FILE)
     if not task:
         raise UserError("the weights file carries no config and is not inside a run directory; "
                         "pass --task so its preset's sizes and sampling are used")

@@ -7,54 +7,23 @@ JSON-ready dict (what `--json` prints).
 from __future__ import annotations
 
 import dataclasses
-import enum
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from clpbert.json_safe import json_safe
 
-class RunState(enum.StrEnum):
-    """queued → starting → running → stopping → finished | failed | killed | lost."""
+# The run lifecycle lives in clpbert.runs.lifecycle; the registry's records re-export its names.
+from clpbert.runs.lifecycle import ACTIVE_STATES, TERMINAL_STATES, RunState  # noqa: F401
 
-    QUEUED = "queued"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    FINISHED = "finished"
-    FAILED = "failed"
-    KILLED = "killed"
-    LOST = "lost"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-
-TERMINAL_STATES = frozenset({RunState.FINISHED, RunState.FAILED, RunState.KILLED, RunState.LOST})
-ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.STARTING, RunState.RUNNING, RunState.STOPPING})
 RUN_KINDS = ("pretrain", "finetune", "eval")
 CHECKPOINT_KINDS = ("pretrained", "e2e", "cnn", "bert", "finetuned")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 class _Entity:
     def to_dict(self) -> dict[str, Any]:
-        """Field name -> value, JSON-ready (NaN → null, enums → their value)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        """Field name -> value, JSON-ready (NaN → null, ±inf → ±1e308, enums → their value)."""
+        return {f.name: json_safe(getattr(self, f.name), clamp_inf=True)
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

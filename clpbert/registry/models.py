@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from clpbert.runs.lifecycle import RunState
+
 # 64-bit on PostgreSQL; SQLite needs exactly INTEGER for an auto-incrementing rowid alias.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -67,7 +69,7 @@ class RunRow(Base):
     task: Mapped[str] = mapped_column(String(100), default="")
     dataset: Mapped[str] = mapped_column(String(200), default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=RunState.QUEUED.value, index=True)
     host: Mapped[str] = mapped_column(String(255), default="")
     gpus: Mapped[list[Any]] = mapped_column(JSON, default=list)
     nnodes: Mapped[int] = mapped_column(Integer, default=1)
@@ -116,7 +118,7 @@ class AttemptRow(Base):
     number: Mapped[int] = mapped_column(Integer)
     started: Mapped[float] = mapped_column(Float)
     ended: Mapped[float | None] = mapped_column(Float, nullable=True)
-    state: Mapped[str] = mapped_column(String(20), default="running")
+    state: Mapped[str] = mapped_column(String(20), default=RunState.RUNNING.value)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signal: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -53,12 +53,15 @@ from __future__ import annotations
 import math
 import time as _time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, text, update
 
-from clpbert.registry.entities import ACTIVE_STATES, TERMINAL_STATES
 from clpbert.registry.models import GpuCompactionRow, GpuSampleRow, MaintenanceRow, RunRow
+from clpbert.runs.lifecycle import ACTIVE_STATES, TERMINAL_STATES
+
+if TYPE_CHECKING:
+    from clpbert.registry.queries import Registry
 
 T_RUNS = RunRow.__table__
 T_GPU = GpuSampleRow.__table__
@@ -170,7 +173,7 @@ def _window(policy: RetentionPolicy, run_id: str | None, ka: int, kz: int) -> di
     return params
 
 
-def _set_mark(reg: Any, conn: Any, run_id: str | None, until: float) -> None:
+def _set_mark(reg: Registry, conn: Any, run_id: str | None, until: float) -> None:
     """Record that `run_id`'s (None: the run-less) samples are compacted before `until`; never
     moves a mark backwards."""
     if run_id is None:
@@ -189,12 +192,12 @@ def _forward(ins: Any) -> Any:
                                      set_={"compacted_until": case((old < new, new), else_=old)})
 
 
-def _lock(reg: Any, conn: Any) -> None:
+def _lock(reg: Registry, conn: Any) -> None:
     if reg.backend == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
 
 
-def _end(reg: Any, conn: Any, policy: RetentionPolicy, run_id: str | None, hi: int) -> int | None:
+def _end(reg: Registry, conn: Any, policy: RetentionPolicy, run_id: str | None, hi: int) -> int | None:
     """Lock out other compactors for this transaction and re-check the first bucket this
     transaction must not touch: None when the run is gone (its samples went with it); `hi` (the
     pass's cutoff) for the run-less samples and an ended run; for an active run (still running, or
@@ -213,7 +216,7 @@ def _end(reg: Any, conn: Any, policy: RetentionPolicy, run_id: str | None, hi: i
     return hi if newest is None else min(hi, policy.bucket(newest - policy.recent_s))
 
 
-def _sweep(reg: Any, stats: CompactionStats, policy: RetentionPolicy, run_id: str | None,
+def _sweep(reg: Registry, stats: CompactionStats, policy: RetentionPolicy, run_id: str | None,
            lo: float | None, hi: int, deadline: float | None, expire: bool = False) -> str:
     """Compact (or, expire=True, delete) the samples of `run_id` (None: those without a run) from
     time `lo` (a bucket edge; None: the start) to bucket `hi` (for an active run: to where `_end`
@@ -268,12 +271,12 @@ def _past(deadline: float | None, stats: CompactionStats) -> bool:
     return deadline is not None and stats.slices > 0 and _time.monotonic() > deadline
 
 
-def _mark_of(reg: Any, run_id: str) -> float | None:
+def _mark_of(reg: Registry, run_id: str) -> float | None:
     with reg._read() as conn:
         return conn.execute(select(T_MARKS.c.compacted_until).where(T_MARKS.c.run_id == run_id)).scalar()
 
 
-def compact_run(reg: Any, run_id: str, policy: RetentionPolicy = DEFAULT_POLICY, *,
+def compact_run(reg: Registry, run_id: str, policy: RetentionPolicy = DEFAULT_POLICY, *,
                 now: float | None = None) -> CompactionStats:
     """Compact the samples of one run older than `policy.recent_s` (from where the last call
     stopped); for an active run also only those `recent_s` older than its newest sample. The
@@ -305,7 +308,7 @@ def _pending(cutoff_t: float, since: float | None) -> Any:
     return and_(T_RUNS.c.id.in_(recent), or_(active, ended_))
 
 
-def compact_all(reg: Any, policy: RetentionPolicy = DEFAULT_POLICY, *, now: float | None = None,
+def compact_all(reg: Registry, policy: RetentionPolicy = DEFAULT_POLICY, *, now: float | None = None,
                 budget_s: float | None = None) -> CompactionStats:
     """One pass over the whole registry: delete run-less samples past the horizon, compact the
     run-less ones and those of every run (active ones up to their own window), each from its mark.
@@ -360,7 +363,7 @@ def compact_all(reg: Any, policy: RetentionPolicy = DEFAULT_POLICY, *, now: floa
     return stats
 
 
-def maybe_compact(reg: Any, policy: RetentionPolicy = DEFAULT_POLICY, *, now: float | None = None,
+def maybe_compact(reg: Registry, policy: RetentionPolicy = DEFAULT_POLICY, *, now: float | None = None,
                   budget_s: float | None = None) -> CompactionStats | None:
     """A `compact_all` pass if one is due (at most once per `policy.interval_s` per registry, never
     two at once); None when not due or another process holds it. Costs one indexed read when not

@@ -8,12 +8,12 @@ the default grace period.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-CONTROL_FILE = "control.json"
+from clpbert.runs.run_dir import CONTROL_FILE, RunDir
+
 DEFAULT_GRACE_S = 30.0
 
 
@@ -29,10 +29,7 @@ def write_request(run_dir: Path, action: str, grace_s: float = DEFAULT_GRACE_S) 
     if action not in ("stop", "kill"):
         raise ValueError(action)
     req = ControlRequest(action, float(grace_s), time.time())
-    path = Path(run_dir) / CONTROL_FILE
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(req.__dict__))
-    os.replace(tmp, path)
+    RunDir(run_dir).write_json(CONTROL_FILE, req.__dict__)
     return req
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clpbert.errors import UserError
-from clpbert.gpu.readings import GpuReading, GpuSnapshot
+from clpbert.gpu.readings import GpuReading, GpuSnapshot, gpu_key
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class GpuRef:
 
     @property
     def key(self) -> str:
-        return self.uuid or f"index:{self.index}"
+        return gpu_key(self.uuid, self.index)
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "uuid": self.uuid}

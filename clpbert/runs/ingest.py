@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError, UserError
+from clpbert.fileio import atomic_write_text
+from clpbert.runs.run_dir import BEST, EVENTS_FILE, OFFSET_FILE
 
-EVENTS_FILE = "events.jsonl"
-OFFSET_FILE = "ingest.offset"
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
+
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 HIGHER_IS_BETTER_HINTS = ("loss", "err", "ppl")
 """Metric names containing these are minimised when tracking the best value; others maximised."""
@@ -101,7 +103,7 @@ class IngestSummary:
 class Ingestor:
     """Tails one run's events.jsonl into the registry."""
 
-    def __init__(self, reg: Any, run_id: str, run_dir: str | Path, *, offset: int | None = None,
+    def __init__(self, reg: Registry, run_id: str, run_dir: str | Path, *, offset: int | None = None,
                  metric: str | None = None, kind: str = "finetune"):
         self.reg = reg
         self.run_id = run_id
@@ -124,10 +126,7 @@ class Ingestor:
             return 0
 
     def _save_offset(self) -> None:
-        path = self.run_dir / OFFSET_FILE
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(str(self.tail.offset))
-        os.replace(tmp, path)
+        atomic_write_text(self.run_dir / OFFSET_FILE, str(self.tail.offset))
 
     def skip_to_end(self) -> None:
         """Start after everything already in the file (events ingested by an earlier supervisor)."""
@@ -248,7 +247,7 @@ class Ingestor:
                                              source=f"run {self.run_id}", run_id=self.run_id, step=step,
                                              replace=True, size=path.stat().st_size if path.exists() else 0)
                 self.summary.checkpoints.append(ck.name)
-                best = path.parent / "best.pt"
+                best = path.parent / BEST
                 if ev.get("best") and best.exists():
                     self.reg.add_checkpoint(best, name=f"{self.run_id}-best", kind=kind,
                                             source=f"run {self.run_id} step {step}", run_id=self.run_id,

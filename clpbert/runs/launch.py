@@ -23,6 +23,7 @@ from typing import Any
 
 from clpbert.errors import UserError
 from clpbert.runs.gpu_spec import GpuRef
+from clpbert.runs.run_dir import RunDir
 
 DEFAULT_RDZV_PORT = 29500
 TRAINER_MODULE_ENV = "CLPBERT_TRAINER_MODULE"
@@ -160,7 +161,7 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
         lines.append(f"#SBATCH --account={opts.account}")
     if opts.time_limit:
         lines.append(f"#SBATCH --time={opts.time_limit}")
-    lines += [f"#SBATCH --output={run_dir / 'logs' / 'slurm-%j.out'}",
+    lines += [f"#SBATCH --output={RunDir(run_dir).slurm_log()}",
               "",
               f"# clpbert run {run_id}: the same trainer command on each node, rendezvous on node 0.",
               "set -euo pipefail",
@@ -170,7 +171,7 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
               f"export CLPBERT_RUN_ID={shlex.quote(run_id)}",
               'export RDZV_HOST="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
               f'export RDZV_PORT="${{RDZV_PORT:-{opts.port}}}"',
-              f"mkdir -p {shlex.quote(str(run_dir / 'logs'))}",
+              f"mkdir -p {shlex.quote(str(RunDir(run_dir).logs))}",
               f"srun --kill-on-bad-exit=1 --ntasks-per-node=1 bash -c {shlex.quote('exec ' + inner)}",
               ""]
     return "\n".join(lines)

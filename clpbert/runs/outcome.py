@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clpbert.runs.lifecycle import RunState, TrainerStatus
 from clpbert.runs.procs import signal_name
 
 _SIGNAL_LINE = re.compile(r"Signal (\d+) \((SIG\w+)\) received by PID (\d+)")
@@ -71,32 +72,32 @@ def decide(returncode: int | None, finish: dict[str, Any] | None, stop_action: s
     code = returncode if returncode is not None and returncode >= 0 else None
     sig = -returncode if returncode is not None and returncode < 0 else None
     if stop_action == "kill":
-        return Outcome("killed", "killed by user (SIGKILL)", code, sig)
+        return Outcome(RunState.KILLED, "killed by user (SIGKILL)", code, sig)
     if stop_action == "stop":
         if returncode is None:
-            return Outcome("killed", "stopped by user while queued")
+            return Outcome(RunState.KILLED, "stopped by user while queued")
         if killed_after_grace is not None:
-            return Outcome("killed", f"stopped by user; SIGKILLed after the {killed_after_grace:g} s grace "
-                                     "period", code, sig)
-        if status == "stopped":
-            return Outcome("killed", f"stopped by user at step {step} (checkpoint written)", code, sig)
-        if status == "finished" and returncode == 0:
-            return Outcome("finished", "finished before the stop request took effect", code, sig)
-        return Outcome("killed", "stopped by user", code, sig)
-    if returncode == 0 and status == "finished":
-        return Outcome("finished", (finish or {}).get("reason"), 0, None)
-    if returncode == 0 and status == "stopped":
-        return Outcome("killed", f"trainer stopped by {(finish or {}).get('reason') or 'a signal'} "
+            return Outcome(RunState.KILLED, "stopped by user; SIGKILLed after the "
+                                            f"{killed_after_grace:g} s grace period", code, sig)
+        if status == TrainerStatus.STOPPED:
+            return Outcome(RunState.KILLED, f"stopped by user at step {step} (checkpoint written)", code, sig)
+        if status == TrainerStatus.FINISHED and returncode == 0:
+            return Outcome(RunState.FINISHED, "finished before the stop request took effect", code, sig)
+        return Outcome(RunState.KILLED, "stopped by user", code, sig)
+    if returncode == 0 and status == TrainerStatus.FINISHED:
+        return Outcome(RunState.FINISHED, (finish or {}).get("reason"), 0, None)
+    if returncode == 0 and status == TrainerStatus.STOPPED:
+        return Outcome(RunState.KILLED, f"trainer stopped by {(finish or {}).get('reason') or 'a signal'} "
                                  "from outside clpbert", 0, None)
     if sig is not None:
-        return Outcome("failed", f"trainer (torchrun) was killed by {signal_name(sig)}"
+        return Outcome(RunState.FAILED, f"trainer (torchrun) was killed by {signal_name(sig)}"
                        + (" (out of memory?)" if sig == 9 else ""), None, sig)
-    if status == "failed" and (finish or {}).get("reason"):
-        return Outcome("failed", str(finish["reason"]), code, None)  # type: ignore[index]
+    if status == TrainerStatus.FAILED and (finish or {}).get("reason"):
+        return Outcome(RunState.FAILED, str(finish["reason"]), code, None)  # type: ignore[index]
     from_log = log_reason(log_path) if log_path is not None else None
     if returncode == 0:
-        return Outcome("failed", "trainer exited without a finish event", 0, None)
-    return Outcome("failed", from_log or f"trainer exited with code {returncode}", code, None)
+        return Outcome(RunState.FAILED, "trainer exited without a finish event", 0, None)
+    return Outcome(RunState.FAILED, from_log or f"trainer exited with code {returncode}", code, None)
 
 
 def from_finish(finish: dict[str, Any], log_path: Path | None = None) -> Outcome:
@@ -104,8 +105,9 @@ def from_finish(finish: dict[str, Any], log_path: Path | None = None) -> Outcome
     job, an imported run dir). The trainer exits 0 after `finished` and `stopped`, non-zero after
     `failed`; a stop came from outside clpbert (scancel, a time limit, a kill on another machine)."""
     status = finish.get("status")
-    outcome = decide(0 if status in ("finished", "stopped") else 1, finish, None, log_path=log_path)
-    if status == "stopped":
+    exited_ok = status in (TrainerStatus.FINISHED, TrainerStatus.STOPPED)
+    outcome = decide(0 if exited_ok else 1, finish, None, log_path=log_path)
+    if status == TrainerStatus.STOPPED:
         return Outcome(outcome.state, f"stopped by {finish.get('reason') or 'a signal'} at step "
                                       f"{finish.get('step')} (scancel, a time limit or a kill)",
                        outcome.exit_code, outcome.signal)

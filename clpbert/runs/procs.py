@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import json
 import os
 import signal
 import sys
@@ -26,10 +25,11 @@ from typing import Any
 
 import psutil
 
+from clpbert.runs.run_dir import PROCESSES_FILE, RunDir
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 CREATE_TIME_TOLERANCE_S = 0.05
-PROCESSES_FILE = "processes.json"
 
 
 @dataclass(frozen=True)
@@ -157,21 +157,16 @@ def signal_name(sig: int | None) -> str:
 def write_processes(run_dir: Path, **entries: ProcessId | int | None) -> None:
     """Record the supervisor/trainer identities (atomic), so `stop`, `kill` and reconcile can
     reach a trainer whose supervisor died."""
-    path = Path(run_dir) / PROCESSES_FILE
     data = read_processes_raw(run_dir)
     for key, value in entries.items():
         data[key] = value.to_dict() if isinstance(value, ProcessId) else value
     data["updated"] = time.time()
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    RunDir(run_dir).write_json(PROCESSES_FILE, data)
 
 
 def read_processes_raw(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(run_dir) / PROCESSES_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    data = RunDir(run_dir).read_json(PROCESSES_FILE)
+    return {} if data is None else data
 
 
 def recorded(run_dir: Path, key: str) -> ProcessId | None:

@@ -24,13 +24,16 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
-from clpbert.runs.scheduler import LAUNCH_FILE
-from clpbert.runs.service import ACTIVE
+from clpbert.runs.lifecycle import ACTIVE, RunState
+from clpbert.runs.run_dir import LAUNCH_FILE
 from clpbert.runs.slurm_sync import sync_slurm_runs
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 NEVER_STARTED_AFTER_S = 60.0
 """A run with no supervisor pid this long after creation is lost (the launcher died)."""
@@ -58,7 +61,7 @@ def _why_gone(run: Any) -> str | None:
     return f"its supervisor (pid {run.supervisor_pid}) disappeared while the run was {run.state}"
 
 
-def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
+def reconcile_run(reg: Registry, run: Any, host: str | None = None) -> bool:
     """Mark one run `lost` if its supervisor is gone; True when it was marked."""
     host = host or socket.gethostname()
     if str(run.state) not in ACTIVE or run.host != host:
@@ -71,17 +74,17 @@ def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
     if tp is not None:
         procs.signal_group(tp.pid, signal.SIGTERM)
         why += f"; its trainer (pid {tp.pid}) was still running and got SIGTERM"
-    if not reg.set_run_state(run.id, "lost", reason=why, only_from=[str(run.state)]):
+    if not reg.set_run_state(run.id, RunState.LOST, reason=why, only_from=[str(run.state)]):
         return False  # it changed state meanwhile (e.g. the supervisor finished just now)
     reg.release_gpus(run.id)
     with contextlib.suppress(NotFoundError):
         attempts = reg.list_attempts(run.id)
         if attempts and attempts[-1].ended is None:
-            reg.end_attempt(run.id, "lost", number=attempts[-1].number, reason=why)
+            reg.end_attempt(run.id, RunState.LOST, number=attempts[-1].number, reason=why)
     return True
 
 
-def reconcile(reg: Any, host: str | None = None) -> list[str]:
+def reconcile(reg: Registry, host: str | None = None) -> list[str]:
     """Reconcile every active run of this host and sync the active Slurm runs; the ids marked lost."""
     host = host or socket.gethostname()
     marked = []
@@ -90,12 +93,12 @@ def reconcile(reg: Any, host: str | None = None) -> list[str]:
         with contextlib.suppress(NotFoundError):
             if reconcile_run(reg, run, host):
                 marked.append(run.id)
-    marked += [run_id for run_id, state in sync_slurm_runs(reg, active).items() if state == "lost"]
+    marked += [run_id for run_id, state in sync_slurm_runs(reg, active).items() if state == RunState.LOST]
     _retention(reg)
     return marked
 
 
-def _retention(reg: Any) -> None:
+def _retention(reg: Registry) -> None:
     """The rate-limited, time-boxed GPU sample retention pass. Best effort: a registry this user
     may only read, or one locked for longer than the busy timeout, is left for the next start."""
     from sqlalchemy.exc import DBAPIError

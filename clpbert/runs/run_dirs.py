@@ -22,28 +22,27 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert import paths
 from clpbert.errors import UserError
-from clpbert.runs.ingest import EVENTS_FILE, Ingestor
+from clpbert.runs.ingest import Ingestor
+from clpbert.runs.lifecycle import RunState
 from clpbert.runs.outcome import Outcome, from_finish
+from clpbert.runs.run_dir import CONFIG_FILE, EVENTS_FILE, RUN_FILE, RunDir
 
-RUN_FILE = "run.json"
-CONFIG_FILE = "config.yaml"
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 
 def write_run_file(run: Any) -> None:
     """RUN_DIR/run.json: who the run is, so the dir alone can be imported into another registry."""
     data = {"id": run.id, "name": run.name, "kind": run.kind, "task": run.task, "dataset": run.dataset,
             "tags": list(run.tags), "notes": run.notes, "created": run.created}
-    path = Path(run.run_dir) / RUN_FILE
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    RunDir(run.run_dir).write_json(RUN_FILE, data, indent=1)
 
 
-def edit_run(reg: Any, ref: str, *, name: str | None = None, add_tags: Sequence[str] = (),
+def edit_run(reg: Registry, ref: str, *, name: str | None = None, add_tags: Sequence[str] = (),
              remove_tags: Sequence[str] = (), notes: str | None = None) -> Any:
     """Rename a run, tag/untag it or replace its notes, in the registry and in its run.json (so an
     import elsewhere keeps them); the updated Run. Works in any state: it is bookkeeping only."""
@@ -143,14 +142,14 @@ class Imported:
 
 def _outcome(facts: RunDirFacts) -> Outcome:
     if facts.finish is not None:
-        return from_finish(facts.finish, log_path=facts.path / "logs" / "train.log")
+        return from_finish(facts.finish, log_path=RunDir(facts.path).train_log)
     if not facts.starts:
-        return Outcome("lost", "imported: its trainer never started (no start event)")
-    return Outcome("lost", "imported: its events end without a finish event (still running elsewhere, "
+        return Outcome(RunState.LOST, "imported: its trainer never started (no start event)")
+    return Outcome(RunState.LOST, "imported: its events end without a finish event (still running elsewhere, "
                            "or the trainer died)")
 
 
-def _attempts(reg: Any, run_id: str, facts: RunDirFacts, outcome: Outcome) -> None:
+def _attempts(reg: Registry, run_id: str, facts: RunDirFacts, outcome: Outcome) -> None:
     """One attempt per start event, ended by its finish event (or by the next start: lost)."""
     number = 0
     open_attempt = False
@@ -158,8 +157,8 @@ def _attempts(reg: Any, run_id: str, facts: RunDirFacts, outcome: Outcome) -> No
         kind, t = ev.get("event"), ev.get("time")
         if kind == "start":
             if open_attempt:
-                reg.end_attempt(run_id, "lost", number=number, reason="restarted without a finish event",
-                                now=t)
+                reg.end_attempt(run_id, RunState.LOST, number=number,
+                                reason="restarted without a finish event", now=t)
             number = reg.start_attempt(run_id, now=t).number
             open_attempt = True
         elif kind == "finish" and open_attempt:
@@ -170,12 +169,12 @@ def _attempts(reg: Any, run_id: str, facts: RunDirFacts, outcome: Outcome) -> No
         reg.end_attempt(run_id, outcome.state, number=number, reason=outcome.reason)
 
 
-def registered_dirs(reg: Any) -> dict[Path, Any]:
+def registered_dirs(reg: Registry) -> dict[Path, Any]:
     """Resolved run dir -> its run, for every run of the registry (read once per import)."""
     return {Path(run.run_dir).resolve(): run for run in reg.list_runs() if run.run_dir}
 
 
-def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
+def import_run_dir(reg: Registry, facts: RunDirFacts, name: str | None = None,
                    registered: dict[Path, Any] | None = None) -> Imported:
     """Register one checked run dir with its whole history; the registry's run.
 
@@ -190,7 +189,7 @@ def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
     fields = dict(dataset=ident.get("dataset") or cfg.data.dataset, config=cfg.to_dict(),
                   name=name or ident.get("name") or facts.path.name, tags=ident.get("tags") or [],
                   notes=ident.get("notes") or "", run_dir=facts.path, total_steps=cfg.optim.max_steps or None,
-                  state="queued")
+                  state=RunState.QUEUED)
     kind, task = ident.get("kind") or cfg.kind, ident.get("task") or cfg.task.name
     try:
         paths.check_name(wanted, "run id")
@@ -205,7 +204,7 @@ def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
         ingestor = Ingestor(reg, run.id, facts.path, offset=0, metric=cfg.eval.metric or None, kind=cfg.kind)
         ingestor.drain()
         if facts.starts:
-            reg.set_run_state(run.id, "running", now=facts.starts[0].get("time"))
+            reg.set_run_state(run.id, RunState.RUNNING, now=facts.starts[0].get("time"))
         finish_t = facts.finish.get("time") if facts.finish else None
         reg.set_run_state(run.id, outcome.state, reason=outcome.reason, exit_code=outcome.exit_code,
                           signal=outcome.signal, now=finish_t)
@@ -215,7 +214,8 @@ def import_run_dir(reg: Any, facts: RunDirFacts, name: str | None = None,
     return Imported(reg.get_run(run.id), already=False, new_id=run.id != wanted)
 
 
-def import_run_dirs(reg: Any, where: list[str | os.PathLike[str]], name: str | None = None) -> list[Imported]:
+def import_run_dirs(reg: Registry, where: list[str | os.PathLike[str]],
+                    name: str | None = None) -> list[Imported]:
     """Find, check (all of them, before writing), then import every run dir under the given paths."""
     dirs: list[Path] = []
     for p in where:

@@ -14,17 +14,18 @@ the way, so a crash never leaves a GPU booked forever. CPU runs never queue.
 
 from __future__ import annotations
 
-import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.gpu.attribution import occupancy
 from clpbert.gpu.readings import GpuSnapshot
 from clpbert.runs.gpu_spec import GpuRef, GpuRequest
+from clpbert.runs.run_dir import LAUNCH_FILE, RunDir
 
-LAUNCH_FILE = "launch.json"
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 
 @dataclass
@@ -37,9 +38,8 @@ class Decision:
 
 def request_of_run_dir(run_dir: str | Path) -> GpuRequest | None:
     """The GPU request a queued run recorded in RUN_DIR/launch.json (None if unreadable)."""
-    try:
-        data = json.loads((Path(run_dir) / LAUNCH_FILE).read_text())
-    except (OSError, ValueError):
+    data = RunDir(run_dir).read_json(LAUNCH_FILE)
+    if data is None:
         return None
     return request_from_dict(data.get("gpu_request") or {})
 
@@ -53,10 +53,10 @@ def request_from_dict(data: dict[str, Any]) -> GpuRequest:
                       auto=int(data.get("auto", 0)))
 
 
-def _release_stale(reg: Any, holders: dict[str, str]) -> bool:
+def _release_stale(reg: Registry, holders: dict[str, str]) -> bool:
     """Release reservations of runs that are no longer active; True if any was released."""
     from clpbert.errors import NotFoundError
-    from clpbert.registry import ACTIVE_STATES
+    from clpbert.runs.lifecycle import ACTIVE_STATES
 
     released = False
     for run_id in set(holders.values()):
@@ -70,10 +70,11 @@ def _release_stale(reg: Any, holders: dict[str, str]) -> bool:
     return released
 
 
-def try_acquire(reg: Any, run: Any, request: GpuRequest, snapshot: GpuSnapshot,
+def try_acquire(reg: Registry, run: Any, request: GpuRequest, snapshot: GpuSnapshot,
                 host: str | None = None) -> Decision:
     """One scheduling attempt for a queued run (see the module docstring)."""
-    from clpbert.registry import GpusBusyError, RunState
+    from clpbert.registry import GpusBusyError
+    from clpbert.runs.lifecycle import RunState
 
     host = host or socket.gethostname()
     older = [r for r in reg.list_runs(state=[RunState.QUEUED.value], order="created")

@@ -24,19 +24,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert import paths
 from clpbert.errors import NotFoundError, UserError
 from clpbert.runs import control, procs
 from clpbert.runs.gpu_spec import GpuRequest, parse_gpu_spec
 from clpbert.runs.launch import SlurmOptions, Topology, is_slurm_run, slurm_script, supervisor_command
+from clpbert.runs.lifecycle import ACTIVE, FINAL, RESUMABLE, RunState
+from clpbert.runs.run_dir import LAUNCH_FILE, RunDir
 from clpbert.runs.run_dirs import write_run_file
-from clpbert.runs.scheduler import LAUNCH_FILE, request_of_run_dir, request_to_dict
+from clpbert.runs.scheduler import request_of_run_dir, request_to_dict
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 DEMO_DATASET = "demo"
-FINAL = ("finished", "failed", "killed", "lost")
-ACTIVE = ("queued", "starting", "running", "stopping")
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -70,7 +73,7 @@ def _reap() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def ensure_demo_dataset(reg: Any, *, seed: int = 0, n_train: int | None = None, n_val: int | None = None,
+def ensure_demo_dataset(reg: Registry, *, seed: int = 0, n_train: int | None = None, n_val: int | None = None,
                         name: str = DEMO_DATASET) -> Any:
     """Generate (or reuse, same parameters) the synthetic demo dataset and register it.
 
@@ -83,7 +86,7 @@ def ensure_demo_dataset(reg: Any, *, seed: int = 0, n_train: int | None = None, 
     return register_dataset_dir(reg, name, out)
 
 
-def register_dataset_dir(reg: Any, name: str, out: Path) -> Any:
+def register_dataset_dir(reg: Registry, name: str, out: Path) -> Any:
     """Register a dataset directory laid out as txt_db/, vis_db/, tokenizer/ (TEAM.md)."""
     meta: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
@@ -95,7 +98,7 @@ def register_dataset_dir(reg: Any, name: str, out: Path) -> Any:
                            fingerprint=json.dumps(meta.get("params", {}), sort_keys=True))
 
 
-def _check_dataset(reg: Any, cfg: Any) -> None:
+def _check_dataset(reg: Registry, cfg: Any) -> None:
     name = cfg.data.dataset
     if not name:
         if not cfg.data.txt_db:
@@ -134,7 +137,7 @@ def gpu_request(spec: str | None) -> GpuRequest:
     return parse_gpu_spec(spec, gpu_snapshot())
 
 
-def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None
+def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None = None
                   ) -> tuple[Any, GpuRequest]:
     """Everything a launch checks before it writes anything: (the resolved config, the GPU request).
 
@@ -150,7 +153,7 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
     return cfg, gpus
 
 
-def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = None,
+def launch_run(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None = None,
                start: bool = True, checked: tuple[Any, GpuRequest] | None = None) -> Any:
     """Resolve the config, create the run (dir + row), start its supervisor; returns the Run.
 
@@ -163,15 +166,15 @@ def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = No
     if req.slurm is not None:
         return _launch_slurm(reg, req, cfg)
     run_id = secrets.token_hex(4)
-    run_dir = paths.run_dir(run_id)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+    rd = RunDir(paths.run_dir(run_id)).create()
+    run_dir = rd.path
+    save_config(cfg, rd.config)
     _write_launch(run_dir, gpus, req.topology, resume=False)
     run = reg.create_run(req.kind, cfg.task.name, dataset=cfg.data.dataset,
                          name=req.name or f"{cfg.task.name}-{run_id}", config=cfg.to_dict(),
                          tags=list(req.tags), notes=req.notes, run_dir=run_dir,
-                         gpus=[g.to_dict() for g in gpus.gpus], nnodes=req.topology.nnodes, state="queued",
-                         run_id=run_id, total_steps=cfg.optim.max_steps or None)
+                         gpus=[g.to_dict() for g in gpus.gpus], nnodes=req.topology.nnodes,
+                         state=RunState.QUEUED, run_id=run_id, total_steps=cfg.optim.max_steps or None)
     write_run_file(run)
     if gpus.notes:
         reg.update_run(run.id, reason="; ".join(gpus.notes))
@@ -183,23 +186,20 @@ def launch_run(reg: Any, req: LaunchRequest, environ: dict[str, str] | None = No
 def _write_launch(run_dir: Path, gpus: GpuRequest, topology: Topology, resume: bool) -> None:
     data = {"gpu_request": request_to_dict(gpus), "topology": topology.to_dict(), "resume": resume,
             "created": time.time()}
-    path = run_dir / LAUNCH_FILE
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    RunDir(run_dir).write_json(LAUNCH_FILE, data, indent=1)
 
 
-def start_supervisor(reg: Any, run_id: str) -> int:
+def start_supervisor(reg: Registry, run_id: str) -> int:
     """Start the detached supervisor (own session, stdin /dev/null, output to its log); record
     its pid and create time at once, so reconcile can judge the run from the first moment."""
     _reap()
     run = reg.get_run(run_id)
-    run_dir = Path(run.run_dir)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    rd = RunDir(run.run_dir).create()
+    run_dir = rd.path
     env = dict(os.environ)
     env["CLPBERT_HOME"] = str(paths.home())
     env.setdefault("CLPBERT_DB_URL", paths.db_url())
-    with (run_dir / "logs" / "supervisor.log").open("ab") as out:
+    with rd.supervisor_log.open("ab") as out:
         proc = subprocess.Popen(supervisor_command(run.id), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=run_dir, env=env, start_new_session=True,
                                 close_fds=True)
@@ -213,18 +213,18 @@ def start_supervisor(reg: Any, run_id: str) -> int:
     return proc.pid
 
 
-def _launch_slurm(reg: Any, req: LaunchRequest, cfg: Any) -> Any:
+def _launch_slurm(reg: Registry, req: LaunchRequest, cfg: Any) -> Any:
     """Write (and with --submit, sbatch) a script running the same torchrun on every node."""
     from clpbert.config import save_config
 
     assert req.slurm is not None
     run_id = secrets.token_hex(4)
-    run_dir = paths.run_dir(run_id)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+    rd = RunDir(paths.run_dir(run_id)).create()
+    run_dir = rd.path
+    save_config(cfg, rd.config)
     name = req.name or f"{cfg.task.name}-{run_id}"
-    script = run_dir / "job.sbatch"
-    script.write_text(slurm_script(run_id, name, run_dir, run_dir / "config.yaml", req.slurm))
+    script = rd.slurm_script
+    script.write_text(slurm_script(run_id, name, run_dir, rd.config, req.slurm))
     script.chmod(0o755)
     reason = f"Slurm script written: submit it with `sbatch {script}`"
     host = "slurm"
@@ -241,7 +241,8 @@ def _launch_slurm(reg: Any, req: LaunchRequest, cfg: Any) -> Any:
         reason, host = f"submitted as Slurm job {job}", f"slurm:{job}"
     run = reg.create_run(req.kind, cfg.task.name, dataset=cfg.data.dataset, name=name, config=cfg.to_dict(),
                          tags=list(req.tags), notes=req.notes, run_dir=run_dir, nnodes=req.slurm.nnodes,
-                         state="queued", run_id=run_id, host=host, total_steps=cfg.optim.max_steps or None)
+                         state=RunState.QUEUED, run_id=run_id, host=host,
+                         total_steps=cfg.optim.max_steps or None)
     write_run_file(run)
     reg.update_run(run.id, reason=reason)
     return reg.get_run(run.id)
@@ -258,7 +259,7 @@ class Progress:
     eval: Any | None
 
 
-def follow_run(reg: Any, run_id: str, on_update: Callable[[Progress], None] | None = None,
+def follow_run(reg: Registry, run_id: str, on_update: Callable[[Progress], None] | None = None,
                poll_s: float = 0.5, timeout_s: float | None = None) -> Any:
     """Poll until the run reaches a final state (calling on_update on each change); the Run.
 
@@ -288,7 +289,7 @@ def follow_run(reg: Any, run_id: str, on_update: Callable[[Progress], None] | No
         time.sleep(poll_s)
 
 
-def wait_for_state(reg: Any, run_id: str, states: Sequence[str], timeout_s: float) -> Any:
+def wait_for_state(reg: Registry, run_id: str, states: Sequence[str], timeout_s: float) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         run = reg.get_run(run_id)
@@ -297,7 +298,7 @@ def wait_for_state(reg: Any, run_id: str, states: Sequence[str], timeout_s: floa
         time.sleep(0.2)
 
 
-def run_pids(reg: Any) -> dict[int, str]:
+def run_pids(reg: Registry) -> dict[int, str]:
     """pid -> run name (or id) for every process of this host's live runs (supervisor tree),
     so NVML's per-process readings can be attributed to runs."""
     import socket
@@ -345,7 +346,7 @@ def _kill_trainer_tree(run: Any, sup: procs.ProcessId | None) -> None:
     procs.signal_processes(victims, signal.SIGKILL)
 
 
-def stop_run(reg: Any, ref: str, grace_s: float = control.DEFAULT_GRACE_S, wait: bool = True) -> Any:
+def stop_run(reg: Registry, ref: str, grace_s: float = control.DEFAULT_GRACE_S, wait: bool = True) -> Any:
     """SIGTERM (trainer checkpoints at a step boundary), then SIGKILL after grace_s; -> killed."""
     run = reg.get_run(ref)
     _require_active(run, "stop")
@@ -365,7 +366,7 @@ def stop_run(reg: Any, ref: str, grace_s: float = control.DEFAULT_GRACE_S, wait:
     return final
 
 
-def kill_run(reg: Any, ref: str, wait: bool = True) -> Any:
+def kill_run(reg: Registry, ref: str, wait: bool = True) -> Any:
     """SIGKILL the run's processes at once; the supervisor records `killed`."""
     run = reg.get_run(ref)
     _require_active(run, "kill")
@@ -386,33 +387,28 @@ def kill_run(reg: Any, ref: str, wait: bool = True) -> Any:
     return final
 
 
-def _finish_orphan(reg: Any, run: Any, reason: str) -> Any:
+def _finish_orphan(reg: Registry, run: Any, reason: str) -> Any:
     """Record `killed` for a run whose supervisor is gone (nobody else will)."""
     _kill_trainer_tree(run, None)
     reg.release_gpus(run.id)
-    reg.set_run_state(run.id, "killed", reason=reason, only_from=ACTIVE)
+    reg.set_run_state(run.id, RunState.KILLED, reason=reason, only_from=ACTIVE)
     with contextlib.suppress(NotFoundError):
         attempts = reg.list_attempts(run.id)
         if attempts and attempts[-1].ended is None:
-            reg.end_attempt(run.id, "killed", number=attempts[-1].number, reason=reason)
+            reg.end_attempt(run.id, RunState.KILLED, number=attempts[-1].number, reason=reason)
     return reg.get_run(run.id)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    try:
-        data = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
-        path = run_dir / "checkpoints" / data["path"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return path if path.exists() else None
+    return RunDir(run_dir).latest_checkpoint()
 
 
-def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
+def resume_run(reg: Registry, ref: str, gpus: str | None = None) -> Any:
     """A new attempt of the same run from its last checkpoint (`clpbert.train --resume`)."""
     run = reg.get_run(ref)
     if str(run.state) in ACTIVE:
         raise UserError(f"run {run.id} is {run.state}; stop it first (`clpbert runs stop {run.id}`)")
-    if str(run.state) == "finished":
+    if run.state == RunState.FINISHED:
         raise UserError(f"run {run.id} already finished; start a new run with --init {run.id} to train more")
     if is_slurm_run(run):
         raise UserError(f"run {run.id} ran under Slurm and cannot be resumed from here; start a new run "
@@ -422,22 +418,20 @@ def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
         raise UserError(f"run {run.id} has no checkpoint to resume from (it stopped before the first "
                         "one); start it again with `clpbert run`")
     request = gpu_request(gpus) if gpus is not None else (request_of_run_dir(run_dir) or GpuRequest())
-    old_topology = {}
-    with contextlib.suppress(OSError, ValueError):
-        old_topology = json.loads((run_dir / LAUNCH_FILE).read_text()).get("topology") or {}
+    old_topology = (RunDir(run_dir).read_json(LAUNCH_FILE) or {}).get("topology") or {}
     # Order matters for a concurrent reconcile: a fresh launch.json, then no supervisor while the run
     # is still final (ignored), then `queued` (a queued run without a supervisor is given a minute).
     _write_launch(run_dir, request, Topology(**old_topology), resume=True)
     reg.update_run(run.id, supervisor_pid=None, supervisor_create_time=None,
                    gpus=[g.to_dict() for g in request.gpus])
-    if not reg.set_run_state(run.id, "queued", reason="resuming from the last checkpoint",
-                             only_from=("failed", "killed", "lost")):
+    if not reg.set_run_state(run.id, RunState.QUEUED, reason="resuming from the last checkpoint",
+                             only_from=RESUMABLE):
         raise UserError(f"run {run.id} changed state meanwhile; try again")
     start_supervisor(reg, run.id)
     return reg.get_run(run.id)
 
 
-def remove_run(reg: Any, ref: str, force: bool = False) -> Any:
+def remove_run(reg: Registry, ref: str, force: bool = False) -> Any:
     """Delete the run's rows and its run dir; refuses an active run unless force (then kills it)."""
     run = reg.get_run(ref)
     if str(run.state) in ACTIVE and not is_slurm_run(run):

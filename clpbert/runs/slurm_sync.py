@@ -23,15 +23,18 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs.ingest import EVENTS_FILE, Ingestor
 from clpbert.runs.launch import is_slurm_run, slurm_job_id
+from clpbert.runs.lifecycle import ACTIVE, RunState, sources_of
 from clpbert.runs.outcome import from_finish
-from clpbert.runs.service import ACTIVE
+from clpbert.runs.run_dir import LOCK_FILE, RunDir
 
-LOCK_FILE = "ingest.lock"
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
+
 TAIL_BYTES = 64 * 1024
 SQUEUE_TIMEOUT_S = 10.0
 
@@ -39,12 +42,12 @@ SQUEUE_TIMEOUT_S = 10.0
 def slurm_log(run: Any) -> Path | None:
     """The job's output file (sbatch --output=RUN_DIR/logs/slurm-%j.out): the submitted job's, else the
     newest one there (a script submitted by hand); None before the job has written one."""
-    logs = Path(run.run_dir) / "logs"
+    rd = RunDir(run.run_dir)
     job = slurm_job_id(run)
     if job:
-        path = logs / f"slurm-{job}.out"
+        path = rd.slurm_log(job)
         return path if path.exists() else None
-    found = sorted(logs.glob("slurm-*.out"), key=lambda p: p.stat().st_mtime)
+    found = sorted(rd.logs.glob(rd.slurm_log("*").name), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
 
@@ -133,7 +136,7 @@ def _config_facts(run: Any) -> tuple[str | None, str]:
     return metric, cfg.get("kind") or run.kind
 
 
-def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] = job_listed,
+def sync_slurm_run(reg: Registry, run: Any, listed_by: Callable[[str], bool | None] = job_listed,
                    deadline: float | None = None) -> str | None:
     """Ingest one active Slurm run's new events and move its state on; the new state, if it changed.
 
@@ -156,25 +159,26 @@ def sync_slurm_run(reg: Any, run: Any, listed_by: Callable[[str], bool | None] =
         state = str(run.state)
         started = ingestor.summary.started or (events.exists() and events.stat().st_size > 0)
         reason = f"Slurm job {job}" if job else None
-        if (state in ("queued", "starting") and started
-                and reg.set_run_state(run.id, "running", reason=reason, only_from=("queued", "starting"))):
-            state = "running"
+        if (state in sources_of(RunState.RUNNING) and started
+                and reg.set_run_state(run.id, RunState.RUNNING, reason=reason,
+                                      only_from=sources_of(RunState.RUNNING))):
+            state = RunState.RUNNING
         if not drained:  # the next reconcile reads on: no final state before the whole history is in
             return state if state != str(run.state) else None
         finish = last_event(events)
         if finish is not None and finish.get("event") == "finish":
-            outcome = from_finish(finish, log_path=run_dir / "logs" / "train.log")
+            outcome = from_finish(finish, log_path=RunDir(run_dir).train_log)
             if reg.set_run_state(run.id, outcome.state, reason=outcome.reason, only_from=ACTIVE):
                 return outcome.state
         elif listed is False:
             why = (f"Slurm job {job} is no longer queued or running and its trainer wrote no finish event"
-                   f" (see {run_dir / 'logs'}/slurm-{job}.out)")
-            if reg.set_run_state(run.id, "lost", reason=why, only_from=ACTIVE):
-                return "lost"
+                   f" (see {RunDir(run_dir).slurm_log(job)})")
+            if reg.set_run_state(run.id, RunState.LOST, reason=why, only_from=ACTIVE):
+                return RunState.LOST
     return state if state != str(run.state) else None
 
 
-def sync_slurm_runs(reg: Any, active: list[Any] | None = None, budget_s: float = 1.0) -> dict[str, str]:
+def sync_slurm_runs(reg: Registry, active: list[Any] | None = None, budget_s: float = 1.0) -> dict[str, str]:
     """sync_slurm_run over every active Slurm run, within about budget_s; run id -> new state.
 
     `active`: the active runs, configs included, when the caller has listed them already.

@@ -33,15 +33,16 @@ import subprocess
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from clpbert.runs import control, procs
 from clpbert.runs.gpu_spec import GpuRef, GpuRequest
 from clpbert.runs.ingest import Ingestor
 from clpbert.runs.launch import Topology, nproc_per_node, trainer_command, trainer_env
+from clpbert.runs.lifecycle import ACTIVE, RunState
 from clpbert.runs.outcome import Outcome, decide
-from clpbert.runs.scheduler import LAUNCH_FILE, request_from_dict, try_acquire
+from clpbert.runs.run_dir import RunDir
+from clpbert.runs.scheduler import request_from_dict, try_acquire
 
 POLL_S = 0.2
 SAMPLE_EVERY_S = 1.0
@@ -62,8 +63,9 @@ class Supervisor:
         self.reg = open_registry()
         self.run = self.reg.get_run(run_id)
         self.run_id = self.run.id
-        self.run_dir = Path(self.run.run_dir)
-        launch = json.loads((self.run_dir / LAUNCH_FILE).read_text())
+        self.dir = RunDir(self.run.run_dir)
+        self.run_dir = self.dir.path
+        launch = json.loads(self.dir.launch_file.read_text())
         self.request: GpuRequest = request_from_dict(launch.get("gpu_request") or {})
         self.topology = Topology(**(launch.get("topology") or {}))
         self.resume = bool(launch.get("resume"))
@@ -102,7 +104,7 @@ class Supervisor:
         except BaseException as e:  # a supervisor bug must still leave a final state behind
             log("supervisor error:\n" + traceback.format_exc())
             self._kill_everything()
-            outcome = Outcome("failed", f"supervisor error: {type(e).__name__}: {e}"[:500])
+            outcome = Outcome(RunState.FAILED, f"supervisor error: {type(e).__name__}: {e}"[:500])
         finally:
             self._record(outcome)
             self._compact_gpu_samples()
@@ -134,16 +136,16 @@ class Supervisor:
     def _wait_for_gpus(self) -> bool:
         """True when the run may start (GPUs reserved, or a CPU run); False if stopped first."""
         if self.request.cpu:
-            self._set_state("starting", only_from=("queued", "starting"))
+            self._set_state(RunState.STARTING, only_from=(RunState.QUEUED, RunState.STARTING))
             return self.stop_action is None
-        self._set_state("queued", "waiting for GPUs", only_from=("queued", "starting"))
+        self._set_state(RunState.QUEUED, "waiting for GPUs", only_from=(RunState.QUEUED, RunState.STARTING))
         while self.stop_action is None:
             decision = try_acquire(self.reg, self.reg.get_run(self.run_id), self.request,
                                    self.monitor().snapshot())
             if decision.gpus is not None:
                 self.gpus = decision.gpus
                 self.reg.update_run(self.run_id, gpus=[g.to_dict() for g in self.gpus])
-                self._set_state("starting", only_from=("queued",))
+                self._set_state(RunState.STARTING, only_from=(RunState.QUEUED,))
                 return self.stop_action is None
             reason = f"waiting for {decision.waiting_for}"
             if reason != self._last_reason:
@@ -156,15 +158,15 @@ class Supervisor:
     # ---------------------------------------------------------------- trainer
 
     def _start_trainer(self) -> None:
-        config = self.run_dir / "config.yaml"
+        config = self.dir.config
         argv = trainer_command(config, nproc_per_node(self.gpus), self.topology, resume=self.resume)
         resumed_from = self._latest_checkpoint() if self.resume else None
         attempt = self.reg.start_attempt(self.run_id, resumed_from=resumed_from)
         self.attempt = attempt.number
         env = trainer_env(os.environ, self.gpus, self.run_id, attempt.number)
-        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.dir.create()
         log(f"attempt {attempt.number}: {' '.join(argv)}")
-        with (self.run_dir / "logs" / "train.log").open("ab") as out:
+        with self.dir.train_log.open("ab") as out:
             out.write(f"\n=== attempt {attempt.number} {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                       f"{' '.join(argv)}\n".encode())
             out.flush()
@@ -175,11 +177,8 @@ class Supervisor:
         procs.write_processes(self.run_dir, trainer=trainer)
 
     def _latest_checkpoint(self) -> str | None:
-        try:
-            data = json.loads((self.run_dir / "checkpoints" / "latest.json").read_text())
-            return str(self.run_dir / "checkpoints" / data["path"])
-        except (OSError, ValueError, KeyError):
-            return None
+        path = self.dir.latest_target()
+        return None if path is None else str(path)
 
     def _watch(self) -> None:
         assert self.proc is not None
@@ -191,7 +190,7 @@ class Supervisor:
         while True:
             self.ingestor.poll()
             if not running and self.ingestor.summary.started:
-                running = self._set_state("running", only_from=("starting",))
+                running = self._set_state(RunState.RUNNING, only_from=(RunState.STARTING,))
             if self.stop_action and self.kill_deadline is None:
                 self._begin_stop()
             now = time.monotonic()
@@ -215,15 +214,15 @@ class Supervisor:
         try:
             from clpbert.config import load_config
 
-            cfg = load_config(self.run_dir / "config.yaml")
+            cfg = load_config(self.dir.config)
             return (cfg.eval.metric or None), cfg.kind
         except Exception:
             return None, self.run.kind
 
     def _begin_stop(self) -> None:
         assert self.proc is not None
-        self._set_state("stopping", f"{self.stop_action} requested",
-                        only_from=("starting", "running"))
+        self._set_state(RunState.STOPPING, f"{self.stop_action} requested",
+                        only_from=(RunState.STARTING, RunState.RUNNING))
         if self.stop_action == "kill":
             self.kill_deadline = time.monotonic()
             self._kill_everything()
@@ -244,6 +243,7 @@ class Supervisor:
         if not self.gpus:
             return
         from clpbert.gpu.attribution import run_usage
+        from clpbert.gpu.readings import gpu_key, sample_values
 
         snap = self.monitor().snapshot()
         if snap.driver is None:
@@ -255,10 +255,9 @@ class Supervisor:
             if u.reason and not self._said_device_level:
                 log(f"GPU {g.index}: {u.reason}")
                 self._said_device_level = True
-            samples.append({"run_id": self.run_id, "gpu_uuid": g.uuid or f"index:{g.index}",
-                            "gpu_index": g.index, "time": snap.time, "util": g.utilization_pct,
-                            "mem_used": u.memory_used_mib, "mem_total": g.memory_total_mib,
-                            "power": g.power_w, "temperature": g.temperature_c})
+            samples.append({**sample_values(g), "run_id": self.run_id, "gpu_uuid": gpu_key(g.uuid, g.index),
+                            "gpu_index": g.index, "time": snap.time,
+                            "mem_used": u.memory_used_mib})  # the run's own share of the GPU's memory
         if samples:
             self.reg.add_gpu_samples(samples)
 
@@ -282,10 +281,10 @@ class Supervisor:
                 break
         procs.write_processes(self.run_dir, trainer=None)
         return decide(rc, self.ingestor.summary.finish, self.stop_action, self.killed_after_grace,
-                      self.run_dir / "logs" / "train.log")
+                      self.dir.train_log)
 
     def _record(self, outcome: Outcome | None) -> None:
-        outcome = outcome or Outcome("failed", "supervisor ended without an outcome")
+        outcome = outcome or Outcome(RunState.FAILED, "supervisor ended without an outcome")
         try:
             self.reg.release_gpus(self.run_id)
             if self.attempt is not None:
@@ -294,7 +293,7 @@ class Supervisor:
                                      reason=outcome.reason)
             done = self.reg.set_run_state(self.run_id, outcome.state, reason=outcome.reason,
                                           exit_code=outcome.exit_code, signal=outcome.signal,
-                                          only_from=("queued", "starting", "running", "stopping"))
+                                          only_from=ACTIVE)
             log(f"state {outcome.state}" + (f": {outcome.reason}" if outcome.reason else "") if done else
                 f"outcome {outcome.state} not recorded: the run already left its active states")
         except Exception:

@@ -14,9 +14,12 @@ import dataclasses
 import itertools
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import UserError
+
+if TYPE_CHECKING:
+    from clpbert.registry import Registry
 
 MAX_POINTS = 256
 """More runs than this from one command is almost surely a typo in a value list."""
@@ -58,7 +61,7 @@ def point_name(base: str, point: dict[str, str]) -> str:
     return "-".join([base, *(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point.items())])
 
 
-def launch_sweep(reg: Any, req: Any, axes: Sequence[tuple[str, list[str]]],
+def launch_sweep(reg: Registry, req: Any, axes: Sequence[tuple[str, list[str]]],
                  environ: dict[str, str] | None = None) -> tuple[str, list[Any]]:
     """Check every point, then launch one run per point; (the sweep's tag, the runs)."""
     from clpbert.runs.service import check_request, launch_run

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from clpbert.runs.lifecycle import TrainerStatus
+
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -48,13 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer = Trainer(cfg, config_path.parent, resume=args.resume)
         status = trainer.run()
-        if status == "stopped":
-            trainer.events.finish(trainer.step, "stopped", trainer.stop.signal_name or "stop requested")
+        if status == TrainerStatus.STOPPED:
+            trainer.events.finish(trainer.step, TrainerStatus.STOPPED,
+                                  trainer.stop.signal_name or "stop requested")
         elif status == "time_limit":
             reason = f"time limit {cfg.runtime.time_limit_s:g} s reached"
-            trainer.events.finish(trainer.step, "finished", reason)
+            trainer.events.finish(trainer.step, TrainerStatus.FINISHED, reason)
         else:
-            trainer.events.finish(trainer.step, "finished", None)
+            trainer.events.finish(trainer.step, TrainerStatus.FINISHED, None)
         return 0
     except UserError as e:
         _finish_failed(trainer, config_path.parent, str(e))
@@ -75,14 +78,14 @@ def _finish_failed(trainer: Any, run_dir: Path, reason: str) -> None:
     import os
 
     if trainer is not None:
-        trainer.events.finish(trainer.step, "failed", reason)
+        trainer.events.finish(trainer.step, TrainerStatus.FAILED, reason)
         return
     if int(os.environ.get("RANK", "0") or 0) != 0:
         return
     from clpbert.train.events import EventWriter
 
     w = EventWriter(run_dir)
-    w.finish(0, "failed", reason)
+    w.finish(0, TrainerStatus.FAILED, reason)
     w.close()
 
 

@@ -25,10 +25,8 @@ from typing import Any
 import torch
 
 from clpbert.fileio import atomic_write, fsync_dir
+from clpbert.runs.run_dir import BEST, CKPT_DIR, LATEST
 
-CKPT_DIR = "checkpoints"
-LATEST = "latest.json"
-BEST = "best.pt"
 STEP_RE = re.compile(r"^step_(\d{7,})\.pt$")
 CHECKPOINT_KEYS = ("model", "optimizer", "scaler", "step", "epoch", "data_pos", "rng", "config", "task",
                    "metric", "best_metric", "version")

@@ -1,4 +1,4 @@
-"""RUN_DIR/events.jsonl: the run's durable record (schema in /work/notes/TEAM.md).
+"""RUN_DIR/events.jsonl: the run's durable record (one method of EventWriter per event kind).
 
 Only rank 0 writes; other ranks get a writer whose methods do nothing, so call sites need no
 `if rank == 0`. Each event is one JSON line, flushed at once, so the supervisor tailing the file
@@ -13,26 +13,13 @@ and wrote a checkpoint first; reason = the signal name).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-EVENTS_FILE = "events.jsonl"
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null so every line stays strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _clean(value.item())
-    return value
+from clpbert.json_safe import json_safe
+from clpbert.runs.run_dir import EVENTS_FILE
 
 
 def previous_attempts(run_dir: str | os.PathLike[str]) -> int:
@@ -66,7 +53,8 @@ class EventWriter:
         if self._file is None:
             return
         record = {"event": event, "time": time.time(), **fields}
-        self._file.write(json.dumps(_clean(record), separators=(",", ":")) + "\n")
+        # strict JSON: NaN/inf as null
+        self._file.write(json.dumps(json_safe(record), separators=(",", ":")) + "\n")
         self._file.flush()
 
     def start(self, step: int, world_size: int, total_steps: int, task: str, attempt: int) -> None:

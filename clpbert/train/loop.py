@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from clpbert.config import RunConfig
+from clpbert.runs.lifecycle import TrainerStatus
 from clpbert.train import checkpoint as ckpt
 from clpbert.train import distributed
 from clpbert.train import optim as optim_mod
@@ -424,7 +425,7 @@ class Trainer:
                      f", resumed at step {self.step}" if resumed else "")
         if not self.train_sets:  # evaluation-only run
             self.evaluate()
-            return "finished"
+            return TrainerStatus.FINISHED
         return self._train_loop()
 
     def _train_loop(self) -> str:
@@ -435,7 +436,7 @@ class Trainer:
         window: list[dict[str, float]] = []
         t_window = time.time()
         saved_at = -1
-        status = "finished"
+        status = TrainerStatus.FINISHED
         while self.step < self.total_steps:
             window.append(self.train_step())
             if self.step % max(cfg.runtime.log_every, 1) == 0 or self.step == self.total_steps:

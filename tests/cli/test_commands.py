@@ -112,3 +112,21 @@ def test_doctor_json_reports_without_gpu(clpbert_home: Path):
     assert isinstance(info["torch"]["cuda_available"], bool)
     assert "available" in info["nvml"]
     assert set(info["slurm"]) == {"sbatch", "squeue"}  # paths, or null where Slurm is not installed
+
+
+def test_runs_export_json_is_strict_even_with_infinite_values(clpbert_home: Path):
+    """The export's own cleaner turned NaN into null but let infinity through as `Infinity`."""
+    from clpbert.registry import open_registry
+
+    with open_registry() as reg:
+        run = reg.create_run("finetune", "msrvtt_qa", name="diverged")
+        reg.add_metrics(run.id, [(1, "loss", float("inf"), 1.0), (2, "loss", float("nan"), 2.0)])
+        reg.add_eval(run.id, 2, "val", {"acc": float("-inf")})
+    res = run_cli(clpbert_home, "runs", "export", run.id, "--format", "json")
+    assert res.returncode == 0, res.stderr
+
+    def refuse(name: str):
+        raise AssertionError(f"not strict JSON: {name} in {res.stdout}")
+
+    data = json.loads(res.stdout, parse_constant=refuse)
+    assert [m["value"] for m in data["runs"][0]["metrics"]] == [None, None]

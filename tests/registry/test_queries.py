@@ -9,7 +9,7 @@ import pytest
 
 from clpbert.errors import NotFoundError, UserError
 from clpbert.registry import GpusBusyError, RunState
-from clpbert.registry import queries as q
+from clpbert.registry import metric_queries as q
 
 # ---------------------------------------------------------------- datasets
 

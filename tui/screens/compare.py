@@ -12,29 +12,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
+from clpbert.app.compare import config_differences
 from tui import formatting as fmt
 from tui.data import CompareData
 from tui.widgets.loss_plot import LossPlot, MetricStore
-
-
-def config_differences(configs: dict[str, dict]) -> dict[str, dict[str, object]]:
-    """Dotted key -> {run: value} for every key whose value is not the same in all runs."""
-    flat = {run: dict(_flatten(cfg)) for run, cfg in configs.items()}
-    keys = sorted({k for f in flat.values() for k in f})
-    out = {}
-    for key in keys:
-        values = {run: f.get(key) for run, f in flat.items()}
-        if len({repr(v) for v in values.values()}) > 1:
-            out[key] = values
-    return out
-
-
-def _flatten(cfg: dict, prefix: str = ""):
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 class CompareScreen(Screen[None]):

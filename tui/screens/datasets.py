@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 
-from clpbert.registry.entities import Dataset
 from tui import formatting as fmt
+from tui.data import Dataset
 from tui.formatting import short_path
 from tui.screens.listing import ListingScreen
 

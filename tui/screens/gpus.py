@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
+from tui.data import holders
 from tui.widgets.gpu_panel import GpuPanel
 
 
@@ -65,7 +66,7 @@ class GpusScreen(Screen[None]):
                                         "\nRuns still work on CPU; GPU readings show N/A."))
             listing.remove_children()
             return
-        busy = sum(1 for g in snapshot.gpus if users.get(g.uuid or "") or users.get(f"index:{g.index}"))
+        busy = sum(1 for g in snapshot.gpus if holders(users, g))
         header.update(f"driver {snapshot.driver} · {len(snapshot.gpus)} GPUs · {busy} used by clpbert runs"
                       f" · backend {snapshot.backend}")
         panels = {p.index: p for p in listing.query(GpuPanel)}
@@ -76,7 +77,7 @@ class GpusScreen(Screen[None]):
         for gpu in snapshot.gpus:
             if history and gpu.uuid in history:
                 panels[gpu.index].seed_history(*history[gpu.uuid])
-            runs = users.get(gpu.uuid or "") or users.get(f"index:{gpu.index}") or []
+            runs = holders(users, gpu)
             label = "runs " + ", ".join(runs) if runs else "free"
             panels[gpu.index].update_reading(gpu, runs=label)
         self.seeded = True

@@ -7,7 +7,6 @@ takes each metric's downsampled series instead, so a run with millions of points
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from rich.syntax import Syntax
@@ -120,7 +119,7 @@ class RunDetailScreen(Screen[None]):
             self.query_one("#config-text", Static).update(
                 Syntax(update.info.config_yaml, "yaml", theme="ansi_dark", background_color="default"))
             self._build_gpu_panels(update.info)
-            self.query_one(LogView).set_path(Path(update.info.run_dir) / "logs" / "train.log")
+            self.query_one(LogView).set_path(update.info.train_log)
         elif update.series:
             self._add_new_metric_names()
         if first:
@@ -275,10 +274,10 @@ class RunDetailScreen(Screen[None]):
         self.app.call_from_thread(self.refresh_data)
 
     def action_stop(self) -> None:
-        self._run_action("stop", ("queued", "starting", "running"))
+        self._run_action("stop", fmt.STOPPABLE_STATES)
 
     def action_kill(self) -> None:
-        self._run_action("kill", fmt.LIVE_STATES)
+        self._run_action("kill", fmt.KILLABLE_STATES)
 
     def action_resume(self) -> None:
         self._run_action("resume", fmt.RESUMABLE_STATES)

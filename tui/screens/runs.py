@@ -19,8 +19,7 @@ from textual.widgets import Footer, Header, Input, Label
 from tui import formatting as fmt
 from tui.widgets.runs_table import COLUMNS, RunQuery, RunRow, RunsTable, SortRequested
 
-STATE_CYCLE: tuple[tuple[str, ...], ...] = ((), fmt.LIVE_STATES, ("running",), ("failed", "lost", "killed"),
-                                            ("finished",))
+STATE_CYCLE = fmt.STATE_FILTER_CYCLE
 SORTS = [c.sort for c in COLUMNS if c.sort]
 
 
@@ -217,10 +216,10 @@ class RunsScreen(Screen[None]):
         return [self.table.cursor] if self.table.cursor is not None else []
 
     def action_stop(self) -> None:
-        self._confirm_then("stop", "stop_run", self._targets(), ("queued", "starting", "running"))
+        self._confirm_then("stop", "stop_run", self._targets(), fmt.STOPPABLE_STATES)
 
     def action_kill(self) -> None:
-        self._confirm_then("kill", "kill_run", self._targets(), fmt.LIVE_STATES)
+        self._confirm_then("kill", "kill_run", self._targets(), fmt.KILLABLE_STATES)
 
     def action_delete(self) -> None:
         self._confirm_then("delete", "delete_run", self._targets(), None)

@@ -1,4 +1,8 @@
-"""A rich progress bar on stderr for downloads (size, speed, ETA); used only on a terminal."""
+"""A rich progress bar on stderr for downloads (size, speed, ETA); used only on a terminal.
+
+The engine reports a download's progress through the `clpbert.hub.download.Progress` callbacks
+(start / advance / stop) and never imports rich; drawing the bar is the CLI's business.
+"""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
+from cli.progress import RichProgress, make_progress
 from clpbert.hub.download import NullProgress
-from clpbert.hub.progress import RichProgress, make_progress
 
 
 def test_rich_bar_shows_label_size_and_speed():
