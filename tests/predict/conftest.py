@@ -45,7 +45,7 @@ def _train(run_dir: Path, cfg) -> dict:
     save_config(cfg, run_dir / "config.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "clpbert.train", "--config", str(run_dir / "config.yaml"),
-                           "--no-resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                           "--no-resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     evals = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
              if '"eval"' in line]

@@ -22,6 +22,7 @@ def _cli(args, home, timeout=300):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may train the shared fixtures (tests/predict/conftest.py)
 def test_predict_json_end_to_end(qa_run, demo_data, tmp_path):
     run_dir, _ = qa_run
     folder = tmp_path / "videos"
@@ -66,6 +67,7 @@ def test_predict_user_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may train the shared fixtures (tests/predict/conftest.py)
 def test_predict_retrieval_query_ranks_its_video_first(ret_run, tmp_path, helpers, margin):
     run_dir, _ = ret_run
     folder = tmp_path / "videos"
