@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.common import JsonFlag, open_registry
+from cli.common import JsonFlag, open_reader
 
 if TYPE_CHECKING:
     from clpbert.registry import Registry, Run
@@ -61,10 +61,8 @@ def list_cmd(
 ) -> None:
     """List runs, newest first."""
     from cli.output import diag, fmt_num, fmt_time, print_json, print_table
-    from clpbert.runs.reconcile import reconcile
 
-    with open_registry() as reg:
-        reconcile(reg)
+    with open_reader(reconciled=True) as reg:
         filters = {"state": state or None, "task": task, "text": search, "tag": tag}
         runs = reg.list_runs(**filters, limit=None if all_ else limit)
         total = reg.count_runs(**filters) if not all_ else len(runs)
@@ -84,10 +82,8 @@ def list_cmd(
 def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
     """Show one run: state, progress, attempts, latest metrics and the latest evaluation."""
     from cli.output import fmt_duration, fmt_num, fmt_time, print_fields, print_json, print_table
-    from clpbert.runs.reconcile import reconcile
 
-    with open_registry() as reg:
-        reconcile(reg)
+    with open_reader(reconciled=True) as reg:
         run = reg.get_run(run_ref)
         detail = run_detail(reg, run)
     if json_:
