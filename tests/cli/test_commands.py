@@ -112,3 +112,23 @@ def test_doctor_json_reports_without_gpu(clpbert_home: Path):
     assert isinstance(info["torch"]["cuda_available"], bool)
     assert "available" in info["nvml"]
     assert set(info["slurm"]) == {"sbatch", "squeue"}  # paths, or null where Slurm is not installed
+
+
+def test_tables_to_a_pipe_keep_one_row_per_line(clpbert_home: Path):
+    """`datasets list | cat` once split `tgif_qa_transition` over two lines; a pipe gets whole rows."""
+    from clpbert.registry import open_registry
+
+    with open_registry() as reg:
+        for name in ("tgif-transition-with-a-rather-long-name", "tgif-frameqa"):
+            reg.add_dataset(name, task="tgif_qa_transition", format="tgif_qa",
+                            splits={"train": 52704, "val": 2000, "test": 6232})
+    proc = run_cli(clpbert_home, "datasets", "list")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].split() == ["NAME", "TASK", "FORMAT", "SPLITS", "CREATED"]
+    for line in lines[1:]:
+        assert " tgif_qa_transition " in line and "train=52704, val=2000, test=6232" in line
+    assert lines[1].startswith("tgif-frameqa ")
+    assert lines[2].startswith("tgif-transition-with-a-rather-long-name ")
+    column = lines[0].index("TASK")
+    assert lines[1].index("tgif_qa_transition") == lines[2].index("tgif_qa_transition") == column
