@@ -50,12 +50,16 @@ class RunInfo:
     notes: str = ""
 
 
+SeriesPoints = list[tuple[float, float | None]] | list[tuple[float, float | None, float | None, float | None]]
+"""(step, value) points as logged, or (step, mean, min, max) buckets of a downsampled series."""
+
+
 @dataclass
 class DetailUpdate:
     """What changed for one run since the last refresh (or everything, on the first)."""
 
     info: RunInfo | None
-    series: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
+    series: dict[str, SeriesPoints] = field(default_factory=dict)
     after_metric_id: int | None = None
     evals: list[EvalRow] = field(default_factory=list)
     after_eval_id: int | None = None
@@ -67,7 +71,7 @@ class DetailUpdate:
 class CompareData:
     metric: str
     infos: list[RunInfo]
-    series: dict[str, list[tuple[float, float | None]]]
+    series: dict[str, SeriesPoints]
     metric_names: list[str]
 
 
@@ -194,7 +198,7 @@ class TuiData:
             update.after_metric_id = reg.last_metric_id(run_id)
             for name in reg.metric_names(run_id):
                 s = reg.metric_series(run_id, name, max_points=max_points)
-                update.series[name] = list(zip(s.steps, s.values, strict=True))
+                update.series[name] = list(zip(s.steps, s.values, s.mins, s.maxs, strict=True))
         else:
             update.after_metric_id = after_metric_id
             for m in reg.metrics_since(run_id, after_metric_id, limit=100_000):
@@ -227,7 +231,7 @@ class TuiData:
         for info in infos:
             names.update(reg.metric_names(info.id))
             s = reg.metric_series(info.id, metric, max_points=max_points)
-            series[info.id] = list(zip(s.steps, s.values, strict=True))
+            series[info.id] = list(zip(s.steps, s.values, s.mins, s.maxs, strict=True))
         return CompareData(metric, infos, series, sorted(names))
 
     # -- run actions (the run manager) ----------------------------------------------------------

@@ -29,6 +29,9 @@ from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
 
 TABS = ("curves", "gpus", "evals", "log", "config")
+PLOT_BUCKETS = 512
+"""Step buckets (with min/max) asked of the registry per metric: at least one per cell column of a
+plot on a wide terminal; the plot then draws each column's min and max (LossPlot)."""
 
 
 class RunDetailScreen(Screen[None]):
@@ -50,7 +53,7 @@ class RunDetailScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self.store = MetricStore(max_points=1000)
+        self.store = MetricStore(max_points=PLOT_BUCKETS)
         self.info: RunInfo | None = None
         self.after_metric_id: int | None = None
         self.after_eval_id: int | None = None
@@ -177,8 +180,10 @@ class RunDetailScreen(Screen[None]):
 
     @on(SelectionList.SelectedChanged, "#metric-select")
     def _selection_changed(self, event: SelectionList.SelectedChanged) -> None:
-        self.selected = list(event.selection_list.selected)
-        self._replot()
+        selected = list(event.selection_list.selected)
+        if selected != self.selected:  # filling the list on first load changes nothing
+            self.selected = selected
+            self._replot()
 
     def _replot(self, changed: set[str] | None = None) -> None:
         """Redraw the plots showing a changed series (all of them when `changed` is None)."""
