@@ -42,7 +42,8 @@ def build_home(home: Path, n_runs: int) -> str:
     rows = [{"id": f"{i:08x}", "name": f"sweep-{i}", "kind": "finetune", "task": "msrvtt_qa",
              "dataset": "msrvtt", "config": config, "state": "finished", "host": "bench",
              "gpus": [{"index": 0, "uuid": None}], "nnodes": 1, "created": now - n_runs + i,
-             "tags": ["bench"], "notes": "", "run_dir": str(home / "runs" / f"{i:08x}"), "step": 1000, "total_steps": 1000}
+             "tags": ["bench"], "notes": "", "run_dir": str(home / "runs" / f"{i:08x}"), "step": 1000,
+             "total_steps": 1000}
             for i in range(n_runs)]
     with open_registry() as reg:
         with reg._engine.begin() as conn:  # setup only: bulk rows, not the API under test
