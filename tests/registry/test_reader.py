@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,26 @@ def test_reading_imports_no_sqlalchemy(filled):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["RegistryReader", "False"]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("CLPBERT_TEST_PG_URL"), reason="CLPBERT_TEST_PG_URL not set")
+def test_read_commands_work_on_postgresql(clpbert_home: Path):
+    from tests.conftest import reset_pg
+
+    url = os.environ["CLPBERT_TEST_PG_URL"]
+    reset_pg(url)
+    from clpbert.registry import open_registry
+    from clpbert.registry.queries import Registry
+
+    with open_registry(url) as reg:
+        run = reg.create_run("finetune", "demo", name="pg-run", state="finished")
+        reg.add_dataset("tgif-transition", task="tgif_qa_transition")
+    with open_reader(url) as reader:
+        assert isinstance(reader, Registry)  # one API: PostgreSQL reads go through SQLAlchemy
+    env = {**os.environ, "CLPBERT_HOME": str(clpbert_home), "CLPBERT_DB_URL": url}
+    for argv, expected in ((["runs", "list"], run.id), (["runs", "show", "pg-run"], run.id),
+                           (["datasets", "list"], "tgif_qa_transition"), (["ckpts", "list", "--json"], "[]")):
+        proc = subprocess.run([sys.executable, "-m", "cli.app", *argv], capture_output=True, text=True,
+                              env=env, cwd=REPO, timeout=120)
+        assert proc.returncode == 0 and expected in proc.stdout, (argv, proc.stderr)
