@@ -43,6 +43,24 @@ def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
     return d
 
 
+def _time_split(latest: dict[str, Any]) -> list[tuple[str, str]]:
+    """`step time` and, when the run waits on its loader, the loader-bound verdict line."""
+    from clpbert.runs.loader_verdict import loader_verdict
+
+    def value(name: str) -> float | None:
+        return (latest.get(f"train/time/{name}") or {}).get("value")
+
+    step, frac = value("step_s"), value("data_frac")
+    if step is None:
+        return []
+    phases = (("data_s", "data wait"), ("fwd_bwd_s", "fwd+bwd"), ("optimizer_s", "optimizer"),
+              ("comm_s", "comm"))
+    parts = [f"{value(p) or 0.0:.3f} s {label}" for p, label in phases]
+    out = [("step time", f"{step:.3f} s: " + ", ".join(parts))]
+    verdict = loader_verdict(frac)
+    return [*out, ("verdict", verdict)] if verdict else out
+
+
 def _progress(run: "Run") -> str:
     return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
 
@@ -103,6 +121,7 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
         ("ended", fmt_time(run.ended)), ("duration", fmt_duration(duration)),
         ("attempts", len(detail["attempts"])), ("tags", ", ".join(map(str, run.tags)) or "-"),
         ("run dir", run.run_dir), ("notes", run.notes or "-"),
+        *_time_split(detail["latest_metrics"]),
     ])
     latest = detail["latest_eval"]
     if latest:
