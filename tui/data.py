@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clpbert.gpu.readings import GpuReading, GpuSnapshot
-from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry
+from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, process_samples
 from clpbert.registry.entities import ACTIVE_STATES, GpuSample
+from clpbert.registry.process_samples import ProcessSample
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
 
@@ -65,6 +66,7 @@ class DetailUpdate:
     after_eval_id: int | None = None
     last_samples: dict[str, GpuReading] = field(default_factory=dict)
     gpu_history: dict[str, tuple[list[float | None], list[float | None]]] = field(default_factory=dict)
+    process_samples: list[ProcessSample] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +209,7 @@ class TuiData:
         evals = [e for e in reg.list_evals(run_id) if after_eval_id is None or e.id > after_eval_id]
         update.evals = [EvalRow(e.step, e.split, e.metrics) for e in evals]
         update.after_eval_id = max([e.id for e in evals], default=after_eval_id or 0)
+        update.process_samples = process_samples.series(reg, run_id, limit=1)
         uuids = [g["uuid"] for g in run.gpus if g.get("uuid")]
         if uuids:
             update.last_samples = {u: sample_reading(s) for u, s in reg.latest_gpu_samples(uuids).items()}
