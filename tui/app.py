@@ -60,17 +60,10 @@ class ClpbertApp(App[None]):
         self.reconcile_s = reconcile_s
 
     def on_mount(self) -> None:
-        self._preload_screens()
         if self.reconcile_s > 0:
             self.set_interval(self.reconcile_s, self._reconcile)
         if self.start_run:
             self.open_run(self.start_run)
-
-    @work(thread=True, group="preload", exit_on_error=False)
-    def _preload_screens(self) -> None:
-        """Import the run detail screen (and plotext with it) while the user reads the runs table,
-        so opening a run does not pay the import."""
-        import tui.screens.run_detail  # noqa: F401
 
     @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False)
     def _reconcile(self) -> None:
