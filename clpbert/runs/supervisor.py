@@ -163,6 +163,10 @@ class Supervisor:
         attempt = self.reg.start_attempt(self.run_id, resumed_from=resumed_from)
         self.attempt = attempt.number
         env = trainer_env(os.environ, self.gpus, self.run_id, attempt.number)
+        if self.topology.multi_node:
+            from clpbert.train.events import EVENTS_PER_NODE_ENV
+
+            env[EVENTS_PER_NODE_ENV] = "1"
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         log(f"attempt {attempt.number}: {' '.join(argv)}")
         with (self.run_dir / "logs" / "train.log").open("ab") as out:

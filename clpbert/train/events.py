@@ -19,6 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+EVENTS_PER_NODE_ENV = "CLPBERT_EVENTS_PER_NODE"
+"""Set to 1 by a node's supervisor when the job spans nodes that are each their own run (`--nnodes N
+--node-rank R`): then every node's local rank 0 writes events.jsonl in its run dir, not only global
+rank 0 (whose node alone would otherwise see progress and a finish event)."""
+
 EVENTS_FILE = "events.jsonl"
 
 

@@ -32,7 +32,7 @@ from clpbert.train import checkpoint as ckpt
 from clpbert.train import distributed
 from clpbert.train import optim as optim_mod
 from clpbert.train.data import DataSource, EpochOrder, eval_loader, resolve_sources, train_loader
-from clpbert.train.events import EventWriter, previous_attempts
+from clpbert.train.events import EVENTS_PER_NODE_ENV, EventWriter, previous_attempts
 from clpbert.train.step_timing import StepTimer, attach_comm_timer
 from clpbert.train.tasks import EvalContext, Task, get_task, lower_is_better
 from clpbert.train.tasks.base import to_device
@@ -102,7 +102,10 @@ class Trainer:
         self.resume = resume
         self.stop = StopRequest()
         self.dist = distributed.init_distributed(cfg.runtime.device, cfg.runtime.num_threads)
-        self.events = EventWriter(self.run_dir, enabled=self.dist.is_main)
+        # Multi-node under the manager, each node is its own run with its own run dir: the node's local
+        # rank 0 records the (all-reduced, identical) progress there too, so every node's run follows it.
+        per_node = os.environ.get(EVENTS_PER_NODE_ENV) == "1" and self.dist.local_rank == 0
+        self.events = EventWriter(self.run_dir, enabled=self.dist.is_main or per_node)
         self.step = 0
         self.task: Task = get_task(cfg.task.name)
         self.best: dict[str, Any] | None = None
