@@ -44,23 +44,28 @@ def _losses(run_dir: Path) -> dict[int, float]:
     return {e["step"]: e["metrics"]["loss"] for e in events if e["event"] == "train"}
 
 
-def test_two_node_ranks_train_one_job_equal_to_one_node_with_two_processes(
-        runs_home: Path, demo_data: Path, tmp_path: Path, rt) -> None:
-    node1_home = tmp_path / "node1"
-    _home_with_demo(node1_home, demo_data)
+def _launch_two_nodes(runs_home: Path, node1_home: Path, settings: list[str]) -> list[str]:
+    """`clpbert run finetune ... --nnodes 2 --node-rank R` for R = 0, 1, each in its node's home."""
     port = _free_port()
-    sets = [f"--set={s}" for s in [*rt.TINY, *SAME_MATH]]
-    procs = []
+    sets = [f"--set={s}" for s in settings]
+    ids = []
     for rank, home in ((0, runs_home), (1, node1_home)):
         env = {**os.environ, "CLPBERT_HOME": str(home), "OMP_NUM_THREADS": "1"}
         env.pop("CLPBERT_DB_URL", None)
         argv = [sys.executable, "-m", "cli.app", "run", "finetune", "--task", "demo", "--dataset", "demo",
                 *sets, "--nnodes", "2", "--node-rank", str(rank), "--rdzv-endpoint", f"127.0.0.1:{port}",
                 "--json"]
-        procs.append(subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=120))
-    for p in procs:
-        assert p.returncode == 0, p.stderr
-    ids = [json.loads(p.stdout)["id"] for p in procs]
+        proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        ids.append(json.loads(proc.stdout)["id"])
+    return ids
+
+
+def test_two_node_ranks_train_one_job_equal_to_one_node_with_two_processes(
+        runs_home: Path, demo_data: Path, tmp_path: Path, rt) -> None:
+    node1_home = tmp_path / "node1"
+    _home_with_demo(node1_home, demo_data)
+    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, *SAME_MATH])
 
     from clpbert.registry import open_registry
 
@@ -93,3 +98,28 @@ def test_two_node_ranks_train_one_job_equal_to_one_node_with_two_processes(
     assert one_node.keys() == two_nodes.keys()
     for step, loss in two_nodes.items():
         assert loss == pytest.approx(one_node[step], abs=1e-4), step
+
+
+def test_stopping_node_0_stops_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
+                                                     rt) -> None:
+    from clpbert.registry import open_registry
+    from clpbert.runs.service import stop_run
+
+    node1_home = tmp_path / "node1"
+    _home_with_demo(node1_home, demo_data)
+    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, "optim.max_steps=100000",
+                                                    "eval.valid_steps=100000", "data.num_workers=0"])
+    regs = [open_registry(f"sqlite:///{h / 'registry.db'}") for h in (runs_home, node1_home)]
+    try:
+        for reg, run_id in zip(regs, ids, strict=True):
+            rt.wait_until(lambda reg=reg, run_id=run_id: reg.get_run(run_id).step >= 2, 300,
+                          "both nodes training")
+        stopped = stop_run(regs[0], ids[0], grace_s=120)
+        node1 = rt.wait_until(lambda: (r := regs[1].get_run(ids[1])).state.terminal and r, 180,
+                              "node 1's run to end after node 0's stop")
+        assert stopped.state == "killed" and stopped.reason.startswith("stopped by user")
+        assert node1.state != "finished" and node1.reason, (node1.state, node1.reason)
+        assert node1.step == stopped.step  # the ranks agreed on the step to stop at
+    finally:
+        for reg in regs:
+            reg.close()
