@@ -123,3 +123,38 @@ def test_stopping_node_0_stops_the_job_on_both_nodes(runs_home: Path, demo_data:
     finally:
         for reg in regs:
             reg.close()
+
+
+def test_killing_node_1s_trainer_fails_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
+                                                            rt) -> None:
+    import signal
+
+    from clpbert.registry import open_registry
+
+    node1_home = tmp_path / "node1"
+    _home_with_demo(node1_home, demo_data)
+    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, "optim.max_steps=100000",
+                                                    "eval.valid_steps=100000", "data.num_workers=0"])
+    regs = [open_registry(f"sqlite:///{h / 'registry.db'}") for h in (runs_home, node1_home)]
+    try:
+        for reg, run_id in zip(regs, ids, strict=True):
+            rt.wait_until(lambda reg=reg, run_id=run_id: reg.get_run(run_id).step >= 2, 300,
+                          "both nodes training")
+        trees = [rt.tree(reg.get_run(run_id).supervisor_pid) for reg, run_id in zip(regs, ids, strict=True)]
+        workers = [p for p in trees[1] if "clpbert.train" in " ".join(p.cmdline())
+                   and "torch.distributed.run" not in " ".join(p.cmdline())]
+        assert workers, [p.cmdline() for p in trees[1]]
+        for p in workers:
+            p.send_signal(signal.SIGKILL)
+
+        def ended(reg, run_id):  # type: ignore[no-untyped-def]
+            return rt.wait_until(lambda: (r := reg.get_run(run_id)).state.terminal and r, 300,
+                                 f"{run_id} to end")
+
+        finals = [ended(reg, run_id) for reg, run_id in zip(regs, ids, strict=True)]
+        assert [f.state for f in finals] == ["failed", "failed"], [(f.state, f.reason) for f in finals]
+        assert all(f.reason for f in finals), [f.reason for f in finals]
+        rt.wait_until(lambda: not rt.alive(trees[0] + trees[1]), 60, "every process of both nodes to exit")
+    finally:
+        for reg in regs:
+            reg.close()
