@@ -19,6 +19,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from cli import plain_params
+
+plain_params.install()  # simple option values are coerced without importing pydantic
+
 # name -> (module exposing `register(app)`, the one-line help `clpbert --help` shows).
 # Modules are imported only when their command runs, so `clpbert --help` imports none of them;
 # tests/cli/test_app.py checks that each line here matches the command's own help.

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonFlag, YesFlag, confirm, open_registry
+from cli.common import JsonFlag, YesFlag, confirm, open_reader, open_registry
 
 EXTENSIONS: list[str] = []
 
@@ -29,7 +29,7 @@ def list_cmd(
     """List registered checkpoints, newest first."""
     from cli.output import fmt_size, fmt_time, print_json, print_table
 
-    with open_registry() as reg:
+    with open_reader() as reg:
         run_id = reg.get_run(run).id if run else None
         items = reg.list_checkpoints(kind=kind, run_id=run_id)
     if json_:
@@ -46,7 +46,7 @@ def show_cmd(ref: RefArg, json_: JsonFlag = False) -> None:
     """Show one checkpoint."""
     from cli.output import fmt_size, fmt_time, print_fields, print_json
 
-    with open_registry() as reg:
+    with open_reader() as reg:
         c = reg.get_checkpoint(ref)
     if json_:
         print_json(c.to_dict())

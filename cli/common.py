@@ -20,6 +20,15 @@ def open_registry() -> "Registry":
     return _open()
 
 
+def open_reader(reconciled: bool = False) -> "Registry":
+    """The registry for a read-only command: the light sqlite3 reader when the registry allows it
+    (no SQLAlchemy import), else the full registry; `reconciled` reconciles runs first when needed
+    (clpbert.runs.read_gate). It answers every read method of `Registry`, none of its writes."""
+    from clpbert.runs.read_gate import open_for_reading
+
+    return open_for_reading(reconciled=reconciled)
+
+
 def confirm(question: str, yes: bool) -> None:
     """Ask on a terminal; without one, require --yes (a UserError names it)."""
     from clpbert.errors import UserError

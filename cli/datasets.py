@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonFlag, YesFlag, confirm, open_registry
+from cli.common import JsonFlag, YesFlag, confirm, open_reader, open_registry
 
 EXTENSIONS = ["cli.datasets_prepare"]
 
@@ -26,7 +26,7 @@ def list_cmd(
     """List registered datasets."""
     from cli.output import fmt_time, print_json, print_table
 
-    with open_registry() as reg:
+    with open_reader() as reg:
         items = reg.list_datasets(task=task)
     if json_:
         print_json([d.to_dict() for d in items])
@@ -42,7 +42,7 @@ def show_cmd(name: NameArg, json_: JsonFlag = False) -> None:
     """Show one dataset: paths, splits, fingerprint."""
     from cli.output import fmt_time, print_fields, print_json
 
-    with open_registry() as reg:
+    with open_reader() as reg:
         d = reg.get_dataset(name)
     if json_:
         print_json(d.to_dict())

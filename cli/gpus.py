@@ -78,19 +78,19 @@ def gpus(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 1.0,
 ) -> None:
-    from rich.console import Console
-
     from clpbert.gpu.nvml import GpuMonitor
 
-    out, err = Console(), Console(stderr=True)
     with GpuMonitor() as monitor:
         snapshot = monitor.snapshot()
         if snapshot.driver is None or not snapshot.gpus:
             if as_json:
                 print(json.dumps(_as_json(snapshot, {})))
             else:
-                err.print(f"No GPU available: {snapshot.reason}. clpbert runs use the CPU (gloo).")
+                sys.stderr.write(f"No GPU available: {snapshot.reason}. clpbert runs use the CPU (gloo).\n")
             return
+        from rich.console import Console
+
+        out = Console()
         if not watch:
             owners = _owners()
             if as_json:

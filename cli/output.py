@@ -23,10 +23,18 @@ def print_json(data: Any) -> None:
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
                 empty: str | None = None) -> None:
-    """A rich table on stdout; `empty` goes to stderr instead when there are no rows."""
+    """A table on stdout; `empty` goes to stderr instead when there are no rows.
+
+    On a terminal, a rich table (cells fold to fit its width). To a pipe or a file, plain aligned
+    text with one row per line and no cell ever cut, so `grep`, `sort` and `cut` see whole rows.
+    """
     rows = [[("" if v is None else str(v)) for v in row] for row in rows]
     if not rows and empty:
         diag(empty)
+        return
+    if not sys.stdout.isatty():
+        sys.stdout.write(plain_table(columns, rows, title))
+        sys.stdout.flush()
         return
     from rich.console import Console
     from rich.table import Table
@@ -40,6 +48,16 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: st
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> str:
+    """Columns padded to their widest cell, two spaces apart, one line per row (newlines in a
+    cell become spaces); the last column is not padded."""
+    lines = [list(columns), *([c.replace("\n", " ") for c in row] for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    out = [title] if title else []
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    return "\n".join(out) + "\n"
 
 
 def print_fields(fields: Iterable[tuple[str, Any]]) -> None:

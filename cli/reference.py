@@ -30,6 +30,7 @@ SNAPSHOTS = "tests/tui/__snapshots__/test_snapshots"
 DOC_IMAGES = {
     "docs/tui-runs.svg": f"{SNAPSHOTS}/test_runs_screen.svg",
     "docs/tui-run-detail.svg": f"{SNAPSHOTS}/test_run_detail_curves_of_a_live_run.svg",
+    "docs/tui-resources.svg": f"{SNAPSHOTS}/test_run_detail_resources_of_a_loader_bound_cpu_run.svg",
 }
 """README images (relative to the README's folder) copied from the TUI snapshot tests' SVGs."""
 WIDTH = 100

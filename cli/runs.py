@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.common import JsonFlag, open_registry
+from cli.common import JsonFlag, open_reader
 
 if TYPE_CHECKING:
     from clpbert.registry import Registry, Run
@@ -43,6 +43,24 @@ def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
     return d
 
 
+def _time_split(latest: dict[str, Any]) -> list[tuple[str, str]]:
+    """`step time` and, when the run waits on its loader, the loader-bound verdict line."""
+    from clpbert.runs.loader_verdict import loader_verdict
+
+    def value(name: str) -> float | None:
+        return (latest.get(f"train/time/{name}") or {}).get("value")
+
+    step, frac = value("step_s"), value("data_frac")
+    if step is None:
+        return []
+    phases = (("data_s", "data wait"), ("fwd_bwd_s", "fwd+bwd"), ("optimizer_s", "optimizer"),
+              ("comm_s", "comm"))
+    parts = [f"{value(p) or 0.0:.3f} s {label}" for p, label in phases]
+    out = [("step time", f"{step:.3f} s: " + ", ".join(parts))]
+    verdict = loader_verdict(frac)
+    return [*out, ("verdict", verdict)] if verdict else out
+
+
 def _progress(run: "Run") -> str:
     return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
 
@@ -61,10 +79,8 @@ def list_cmd(
 ) -> None:
     """List runs, newest first."""
     from cli.output import diag, fmt_num, fmt_time, print_json, print_table
-    from clpbert.runs.reconcile import reconcile
 
-    with open_registry() as reg:
-        reconcile(reg)
+    with open_reader(reconciled=True) as reg:
         filters = {"state": state or None, "task": task, "text": search, "tag": tag}
         runs = reg.list_runs(**filters, limit=None if all_ else limit)
         total = reg.count_runs(**filters) if not all_ else len(runs)
@@ -84,10 +100,8 @@ def list_cmd(
 def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
     """Show one run: state, progress, attempts, latest metrics and the latest evaluation."""
     from cli.output import fmt_duration, fmt_num, fmt_time, print_fields, print_json, print_table
-    from clpbert.runs.reconcile import reconcile
 
-    with open_registry() as reg:
-        reconcile(reg)
+    with open_reader(reconciled=True) as reg:
         run = reg.get_run(run_ref)
         detail = run_detail(reg, run)
     if json_:
@@ -107,6 +121,7 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
         ("ended", fmt_time(run.ended)), ("duration", fmt_duration(duration)),
         ("attempts", len(detail["attempts"])), ("tags", ", ".join(map(str, run.tags)) or "-"),
         ("run dir", run.run_dir), ("notes", run.notes or "-"),
+        *_time_split(detail["latest_metrics"]),
     ])
     latest = detail["latest_eval"]
     if latest:

@@ -113,7 +113,9 @@ class DataConfig:
     inference_batch_size: int = 64
     max_n_example_per_group: int = 1
     """Texts per video/image in a training group (pretraining/VQA: 2)."""
-    num_workers: int = 4
+    num_workers: int = -1
+    """DataLoader worker processes per training process; -1 = fit the machine: this process's share
+    of the CPU cores (cores / processes on this node) minus one for the trainer, at most 4."""
     pin_memory: bool = True
     max_train_examples: int = 0
     """Use only the first N training examples (0 = all); for smoke tests and overfitting checks."""

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, gpu_key, reading_from_sample
-from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry
+from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, process_samples
 from clpbert.registry.entities import GpuSample
+from clpbert.registry.process_samples import ProcessSample  # re-exported for the widgets
 from clpbert.runs.lifecycle import ACTIVE_STATES
+from clpbert.runs.loader_verdict import DATA_FRAC_METRIC, loader_verdict  # noqa: F401 (re-exported for the widgets)
 from clpbert.runs.run_dir import RunDir
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
@@ -58,24 +60,29 @@ class RunInfo:
         return RunDir(self.run_dir).train_log
 
 
+SeriesPoints = list[tuple[float, float | None]] | list[tuple[float, float | None, float | None, float | None]]
+"""(step, value) points as logged, or (step, mean, min, max) buckets of a downsampled series."""
+
+
 @dataclass
 class DetailUpdate:
     """What changed for one run since the last refresh (or everything, on the first)."""
 
     info: RunInfo | None
-    series: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
+    series: dict[str, SeriesPoints] = field(default_factory=dict)
     after_metric_id: int | None = None
     evals: list[EvalRow] = field(default_factory=list)
     after_eval_id: int | None = None
     last_samples: dict[str, GpuReading] = field(default_factory=dict)
     gpu_history: dict[str, tuple[list[float | None], list[float | None]]] = field(default_factory=dict)
+    process_samples: list[ProcessSample] = field(default_factory=list)
 
 
 @dataclass
 class CompareData:
     metric: str
     infos: list[RunInfo]
-    series: dict[str, list[tuple[float, float | None]]]
+    series: dict[str, SeriesPoints]
     metric_names: list[str]
 
 
@@ -198,7 +205,7 @@ class TuiData:
             update.after_metric_id = reg.last_metric_id(run_id)
             for name in reg.metric_names(run_id):
                 s = reg.metric_series(run_id, name, max_points=max_points)
-                update.series[name] = list(zip(s.steps, s.values, strict=True))
+                update.series[name] = list(zip(s.steps, s.values, s.mins, s.maxs, strict=True))
         else:
             update.after_metric_id = after_metric_id
             for m in reg.metrics_since(run_id, after_metric_id, limit=100_000):
@@ -207,6 +214,7 @@ class TuiData:
         evals = [e for e in reg.list_evals(run_id) if after_eval_id is None or e.id > after_eval_id]
         update.evals = [EvalRow(e.step, e.split, e.metrics) for e in evals]
         update.after_eval_id = max([e.id for e in evals], default=after_eval_id or 0)
+        update.process_samples = process_samples.series(reg, run_id, limit=1)
         uuids = [g["uuid"] for g in run.gpus if g.get("uuid")]
         if uuids:
             update.last_samples = {u: sample_reading(s) for u, s in reg.latest_gpu_samples(uuids).items()}
@@ -231,7 +239,7 @@ class TuiData:
         for info in infos:
             names.update(reg.metric_names(info.id))
             s = reg.metric_series(info.id, metric, max_points=max_points)
-            series[info.id] = list(zip(s.steps, s.values, strict=True))
+            series[info.id] = list(zip(s.steps, s.values, s.mins, s.maxs, strict=True))
         return CompareData(metric, infos, series, sorted(names))
 
     # -- run actions (the run manager) ----------------------------------------------------------

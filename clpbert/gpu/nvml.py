@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from abc import ABC, abstractmethod
 from typing import Any
@@ -107,14 +108,30 @@ def _nvml_reason(exc: Exception) -> str:
         pynvml.NVML_ERROR_NOT_SUPPORTED: "not supported by this GPU/driver",
         pynvml.NVML_ERROR_NO_PERMISSION: "no permission (NVML)",
         pynvml.NVML_ERROR_DRIVER_NOT_LOADED: "NVIDIA driver not loaded",
-        pynvml.NVML_ERROR_LIBRARY_NOT_FOUND:
-            "no NVIDIA driver: libnvidia-ml.so not found (a CPU-only machine, or a container "
-            "started without GPU access)",
+        pynvml.NVML_ERROR_LIBRARY_NOT_FOUND: NO_DRIVER,
         pynvml.NVML_ERROR_FUNCTION_NOT_FOUND: "not available in this driver version",
         pynvml.NVML_ERROR_GPU_IS_LOST: "GPU is lost (fell off the bus; needs a reset)",
         pynvml.NVML_ERROR_UNKNOWN: "unknown NVML error",
     }
     return reasons.get(code, f"NVML error: {exc}")
+
+
+NVML_LIBRARY = "libnvidia-ml.so.1"
+NO_DRIVER = ("no NVIDIA driver: libnvidia-ml.so not found (a CPU-only machine, or a container "
+             "started without GPU access)")
+
+
+def _probe_library() -> None:
+    """On Linux, fail fast without importing pynvml when the driver's NVML library is absent (the
+    library pynvml would load; `clpbert gpus --json` on a CPU machine pays nothing more)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(NVML_LIBRARY)
+    except OSError:
+        raise NvmlUnavailable(NO_DRIVER) from None
 
 
 class PynvmlBackend(NvmlBackend):
@@ -134,6 +151,7 @@ class PynvmlBackend(NvmlBackend):
             raise FieldUnavailable(_nvml_reason(e)) from None
 
     def init(self) -> None:
+        _probe_library()
         try:
             import pynvml
         except ImportError:

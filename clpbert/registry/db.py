@@ -16,7 +16,6 @@ know was written by a newer clpbert and is refused.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
 from clpbert.errors import UserError
+from clpbert.registry.revisions import MIGRATIONS_DIR, check_known, head_revision, known_revisions
+
+__all__ = ["MIGRATIONS_DIR", "connect", "ensure_schema", "head_revision", "known_revisions", "make_engine"]
 
 BUSY_TIMEOUT_S = 30.0
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PG_LOCK_KEY = 0x636C7062  # "clpb": the advisory lock id used while migrating PostgreSQL
 READONLY = "clpbert_readonly"
-
-
-def known_revisions() -> list[str]:
-    """Revision ids this code ships, oldest first (from file names: no Alembic import needed)."""
-    names = (p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
-    return sorted(m.group(1) for n in names if (m := re.match(r"^(\d{4})_\w+\.py$", n)))
-
-
-def head_revision() -> str:
-    return known_revisions()[-1]
 
 
 def safe_url(url: str) -> str:
@@ -139,9 +130,7 @@ class _nullcontext:
 
 
 def _check_known(url: str, revision: str | None) -> None:
-    if revision is not None and revision not in known_revisions():
-        raise UserError(f"registry at {safe_url(url)} was written by a newer clpbert (schema {revision}); "
-                        "upgrade clpbert or use another CLPBERT_HOME")
+    check_known(safe_url(url), revision)
 
 
 def _upgrade(engine: Engine, url: str) -> None:

@@ -237,3 +237,19 @@ class MaintenanceRow(Base):
     next_at: Mapped[float] = mapped_column(Float)
     watermark: Mapped[float | None] = mapped_column(Float, nullable=True)
     pass_cutoff: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ProcessSampleRow(Base):
+    """One 1 Hz reading of a run's whole process tree on one host (every rank and loader worker):
+    CPU % (100 = one core), resident memory and bytes read from storage per second."""
+
+    __tablename__ = "process_samples"
+    __table_args__ = (Index("ix_process_samples_run_time", "run_id", "time"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255), default="")
+    time: Mapped[float] = mapped_column(Float)
+    processes: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rss_mib: Mapped[float | None] = mapped_column(Float, nullable=True)
+    read_mib_s: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -80,6 +80,7 @@ class Supervisor:
         self.attempt: int | None = None
         self._monitor: Any = None
         self._tree: list[Any] = []
+        self._tree_sampler: Any = None
         self._last_reason: str | None = None
         self._said_device_level = False
 
@@ -164,6 +165,10 @@ class Supervisor:
         attempt = self.reg.start_attempt(self.run_id, resumed_from=resumed_from)
         self.attempt = attempt.number
         env = trainer_env(os.environ, self.gpus, self.run_id, attempt.number)
+        if self.topology.multi_node:
+            from clpbert.train.events import EVENTS_PER_NODE_ENV
+
+            env[EVENTS_PER_NODE_ENV] = "1"
         self.dir.create()
         log(f"attempt {attempt.number}: {' '.join(argv)}")
         with self.dir.train_log.open("ab") as out:
@@ -203,6 +208,7 @@ class Supervisor:
                 next_sample = now + SAMPLE_EVERY_S
                 self._tree = procs.descendants(os.getpid())
                 self._sample_gpus()
+                self._sample_tree()
             if now >= next_retention:
                 next_retention = now + RETENTION_EVERY_S
                 self._retention_slice()
@@ -238,6 +244,20 @@ class Supervisor:
             procs.kill_tree(self.proc.pid, extra=extra)
         else:
             procs.signal_processes(extra, signal.SIGKILL)
+
+    def _sample_tree(self) -> None:
+        """CPU %, RSS and read rate of every process under this supervisor (the process_samples table)."""
+        from clpbert.registry import process_samples
+        from clpbert.runs.tree_sampler import TreeSampler
+
+        if self._tree_sampler is None:
+            self._tree_sampler = TreeSampler(self.run_id)
+        sample = self._tree_sampler.sample(self._tree)
+        if sample is not None:
+            try:
+                process_samples.add(self.reg, [sample])
+            except Exception:  # a busy registry loses one reading, never the run
+                log("process sample not stored:\n" + traceback.format_exc(limit=1))
 
     def _sample_gpus(self) -> None:
         if not self.gpus:
@@ -322,6 +342,9 @@ class Supervisor:
         try:
             own = retention.compact_run(self.reg, self.run_id)
             every = retention.maybe_compact(self.reg)
+            from clpbert.registry import process_samples
+
+            process_samples.prune_ended(self.reg, time.time())
             for what, st in (("this run's", own), ("the registry's", every)):
                 if st is not None and (st.removed or st.expired):
                     log(f"compacted {what} GPU samples: {st.removed} into {st.written} rows, "

@@ -169,8 +169,25 @@ class SeededItems(Dataset):
         return ds[index]
 
 
+MAX_AUTO_WORKERS = 4
+
+
+def resolve_num_workers(requested: int, processes_per_node: int | None = None,
+                        cores: int | None = None) -> int:
+    """`data.num_workers`, with -1 (the default) resolved to what this machine has: the cores this
+    process may use divided by the processes on this node, less one for the trainer itself, capped
+    at MAX_AUTO_WORKERS. (A fixed 4 per process asked 8 workers of a 2-core machine.)"""
+    if requested >= 0:
+        return requested
+    if processes_per_node is None:
+        processes_per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(MAX_AUTO_WORKERS, cores // max(1, processes_per_node) - 1))
+
+
 def loader_kwargs(cfg: RunConfig, device: torch.device, seed: int) -> dict[str, Any]:
-    workers = max(cfg.data.num_workers, 0)
+    workers = resolve_num_workers(cfg.data.num_workers)
     kw: dict[str, Any] = {"num_workers": workers,
                           "pin_memory": bool(cfg.data.pin_memory and device.type == "cuda"),
                           "generator": torch.Generator().manual_seed(seed)}

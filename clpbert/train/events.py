@@ -21,6 +21,12 @@ from typing import Any
 from clpbert.json_safe import json_safe
 from clpbert.runs.run_dir import EVENTS_FILE
 
+EVENTS_PER_NODE_ENV = "CLPBERT_EVENTS_PER_NODE"
+"""Set to 1 by a node's supervisor when the job spans nodes that are each their own run (`--nnodes N
+--node-rank R`): then every node's local rank 0 writes events.jsonl in its run dir, not only global
+rank 0 (whose node alone would otherwise see progress and a finish event)."""
+
+
 
 def previous_attempts(run_dir: str | os.PathLike[str]) -> int:
     """How many `start` events the file already holds (a resume is a new attempt)."""

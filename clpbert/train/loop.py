@@ -33,7 +33,8 @@ from clpbert.train import checkpoint as ckpt
 from clpbert.train import distributed
 from clpbert.train import optim as optim_mod
 from clpbert.train.data import DataSource, EpochOrder, eval_loader, resolve_sources, train_loader
-from clpbert.train.events import EventWriter, previous_attempts
+from clpbert.train.events import EVENTS_PER_NODE_ENV, EventWriter, previous_attempts
+from clpbert.train.step_timing import StepTimer, attach_comm_timer
 from clpbert.train.tasks import EvalContext, Task, get_task, lower_is_better
 from clpbert.train.tasks.base import to_device
 
@@ -74,8 +75,17 @@ class TrainSource:
         self.epoch, self.pos = epoch, pos
         self.cfg, self.device = cfg, device
         self._it = None
+        self.wait_s = 0.0
+        """Seconds blocked waiting for batches (the step timing's data wait reads and resets it)."""
 
     def next(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            return self._next()
+        finally:
+            self.wait_s += time.perf_counter() - t0
+
+    def _next(self) -> dict[str, Any]:
         if self._it is None:
             loader = train_loader(self.dataset, self.order, self.epoch, self.pos, self.cfg, self.device)
             self._it = iter(loader)
@@ -93,12 +103,16 @@ class Trainer:
         self.resume = resume
         self.stop = StopRequest()
         self.dist = distributed.init_distributed(cfg.runtime.device, cfg.runtime.num_threads)
-        self.events = EventWriter(self.run_dir, enabled=self.dist.is_main)
+        # Multi-node under the manager, each node is its own run with its own run dir: the node's local
+        # rank 0 records the (all-reduced, identical) progress there too, so every node's run follows it.
+        per_node = os.environ.get(EVENTS_PER_NODE_ENV) == "1" and self.dist.local_rank == 0
+        self.events = EventWriter(self.run_dir, enabled=self.dist.is_main or per_node)
         self.step = 0
         self.task: Task = get_task(cfg.task.name)
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] | None = None
         self.skipped = 0
+        self.timing = StepTimer(self.dist.device)
 
     # ------------------------------------------------------------------------------------------
     # setup
@@ -163,6 +177,7 @@ class Trainer:
         if self.dist.enabled and self.train_sets:
             ddp_kw = {"device_ids": [device.index]} if device.type == "cuda" else {}
             train_model = nn.parallel.DistributedDataParallel(train_model, **ddp_kw)
+            attach_comm_timer(train_model, self.timing)
         self.train_model = train_model
         # per-rank streams for dropout etc.; data randomness is seeded per item (train/data.py)
         seed_everything(cfg.runtime.seed + 7919 * self.dist.rank)
@@ -345,6 +360,7 @@ class Trainer:
         return self.train_sources[r.randrange(len(self.train_sources))]
 
     def _micro_step(self, batch: dict[str, Any], sync: bool) -> tuple[float, dict[str, float]]:
+        timed = self.timing.start("fwd_bwd")
         model = self.train_model
         no_sync = model.no_sync() if (not sync and isinstance(model, nn.parallel.DistributedDataParallel)) \
             else contextlib.nullcontext()
@@ -357,6 +373,7 @@ class Trainer:
                     out = self.task.loss(model, batch, self.cfg)
                 loss, parts = out.loss, out.parts
             self.scaler.scale(loss / self.cfg.optim.grad_accum).backward()
+        timed()
         return float(loss.detach()), parts
 
     def train_step(self) -> dict[str, float]:
@@ -372,6 +389,7 @@ class Trainer:
             losses.append(loss)
             for k, v in parts.items():
                 parts_sum[k] = parts_sum.get(k, 0.0) + v
+        timed = self.timing.start("optimizer")
         self.scaler.unscale_(self.optimizer)
         max_norm = cfg.optim.grad_norm if cfg.optim.grad_norm > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
@@ -379,12 +397,22 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        timed()
         self.step += 1
         n = len(losses)
         out = {"loss": sum(losses) / n, "lr": lrs.lr, "lr_cnn": lrs.lr_cnn, "grad_norm": grad_norm,
                "videos": float(videos)}
         out.update({f"loss/{k}": v / n for k, v in parts_sum.items()})
         return out
+
+    def _timed_step(self) -> dict[str, float]:
+        """train_step plus where its time went (clpbert.train.step_timing)."""
+        t0 = time.perf_counter()
+        metrics = self.train_step()
+        for source in self.train_sources:
+            self.timing.add("data", source.wait_s)
+            source.wait_s = 0.0
+        return {**metrics, **self.timing.take(time.perf_counter() - t0)}
 
     def _log(self, window: list[dict[str, float]], t0: float) -> None:
         keys = sorted({k for m in window for k in m})
@@ -438,7 +466,7 @@ class Trainer:
         saved_at = -1
         status = TrainerStatus.FINISHED
         while self.step < self.total_steps:
-            window.append(self.train_step())
+            window.append(self._timed_step())
             if self.step % max(cfg.runtime.log_every, 1) == 0 or self.step == self.total_steps:
                 self._log(window, t_window)
                 window, t_window = [], time.time()

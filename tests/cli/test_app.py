@@ -147,3 +147,30 @@ def test_help_imports_no_command_module() -> None:
             "print(sorted(m for m in COMMAND_MODULES if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_read_commands_import_no_orm_pydantic_or_rich(clpbert_home: Path):
+    """`runs list/show`, `datasets list`, `ckpts list` and `gpus --json` stay at interactive speed:
+    the registry is read through sqlite3, options are coerced without pydantic, pipes get plain text."""
+    from clpbert.registry import open_registry
+    from clpbert.runs.reconcile import reconcile
+
+    with open_registry() as reg:  # one run and a retention pass already done: nothing to reconcile
+        run = reg.create_run("finetune", "demo", name="one", state="finished")
+        reg.add_dataset("demo", task="demo")
+        reconcile(reg)
+    code = (
+        "import sys, cli.app\n"
+        "try:\n    cli.app.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('sqlalchemy', 'pydantic', 'rich', 'pynvml', 'torch', 'alembic')\n"
+        "found = sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
+        "sys.stderr.write('HEAVY=%s' % found)\n"
+    )
+    env = {**os.environ, "CLPBERT_HOME": str(clpbert_home)}
+    env.pop("CLPBERT_DB_URL", None)
+    for argv in (["runs", "list"], ["runs", "show", run.id], ["datasets", "list"], ["ckpts", "list"],
+                 ["gpus", "--json"], ["runs", "list", "--limit", "2", "--state", "finished", "-a"]):
+        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO,
+                              env=env, timeout=60)
+        assert proc.stderr.strip().endswith("HEAVY=[]"), (argv, proc.stderr)
+        assert proc.returncode == 0 and (proc.stdout.strip() or argv == ["ckpts", "list"]), argv

@@ -130,3 +130,44 @@ def test_runs_export_json_is_strict_even_with_infinite_values(clpbert_home: Path
 
     data = json.loads(res.stdout, parse_constant=refuse)
     assert [m["value"] for m in data["runs"][0]["metrics"]] == [None, None]
+
+
+def test_tables_to_a_pipe_keep_one_row_per_line(clpbert_home: Path):
+    """`datasets list | cat` once split `tgif_qa_transition` over two lines; a pipe gets whole rows."""
+    from clpbert.registry import open_registry
+
+    with open_registry() as reg:
+        for name in ("tgif-transition-with-a-rather-long-name", "tgif-frameqa"):
+            reg.add_dataset(name, task="tgif_qa_transition", format="tgif_qa",
+                            splits={"train": 52704, "val": 2000, "test": 6232})
+    proc = run_cli(clpbert_home, "datasets", "list")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].split() == ["NAME", "TASK", "FORMAT", "SPLITS", "CREATED"]
+    for line in lines[1:]:
+        assert " tgif_qa_transition " in line and "train=52704, val=2000, test=6232" in line
+    assert lines[1].startswith("tgif-frameqa ")
+    assert lines[2].startswith("tgif-transition-with-a-rather-long-name ")
+    column = lines[0].index("TASK")
+    assert lines[1].index("tgif_qa_transition") == lines[2].index("tgif_qa_transition") == column
+
+
+def test_runs_show_splits_step_time_and_names_a_loader_bound_run(clpbert_home: Path):
+    from clpbert.registry import open_registry
+
+    def timed_run(reg, name: str, data_s: float, step_s: float) -> str:
+        run = reg.create_run("finetune", "demo", name=name, state="finished")
+        split = {"data_s": data_s, "fwd_bwd_s": step_s - data_s - 0.01, "optimizer_s": 0.01, "comm_s": 0.0,
+                 "step_s": step_s, "data_frac": data_s / step_s}
+        reg.add_metrics(run.id, [(10, f"train/time/{k}", v, 0.0) for k, v in split.items()])
+        return run.id
+
+    with open_registry() as reg:
+        slow = timed_run(reg, "slow-decode", data_s=0.45, step_s=1.0)
+        fast = timed_run(reg, "fast", data_s=0.05, step_s=1.0)
+    shown = run_cli(clpbert_home, "runs", "show", slow).stdout
+    assert "step time  1.000 s: 0.450 s data wait, 0.540 s fwd+bwd, 0.010 s optimizer" in shown
+    assert "loader-bound: 45% of step time waits for data; pack with --frames-fps or raise data.num_workers" \
+        in shown
+    shown = run_cli(clpbert_home, "runs", "show", fast).stdout
+    assert "0.050 s data wait" in shown and "loader-bound" not in shown

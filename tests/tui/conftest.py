@@ -46,7 +46,8 @@ def _events(run_dir: Path, events: list[dict]) -> None:
             f.write(json.dumps(ev) + "\n")
 
 
-def _train_events(t0: float, steps: range, total: int, parts: bool = False) -> list[dict]:
+def _train_events(t0: float, steps: range, total: int, parts: bool = False,
+                  data_frac: float | None = None) -> list[dict]:
     out: list[dict] = [{"event": "start", "time": t0, "step": 0, "world_size": 2, "total_steps": total,
                         "task": "demo", "attempt": 1}]
     for s in steps:
@@ -55,6 +56,10 @@ def _train_events(t0: float, steps: range, total: int, parts: bool = False) -> l
         metrics = {"loss": loss, "lr": lr, "grad_norm": 1.0 + (s % 3) / 10}
         if parts:
             metrics |= {"loss/mlm": loss * 0.7, "loss/itm": loss * 0.3}
+        if data_frac is not None:  # the trainer's step time split (clpbert.train.step_timing)
+            frac = data_frac + 0.02 * ((s // 10) % 5)
+            metrics |= {"time/step_s": 1.2, "time/data_s": 1.2 * frac, "time/fwd_bwd_s": 1.2 * (0.9 - frac),
+                        "time/optimizer_s": 0.12, "time/comm_s": 0.05, "time/data_frac": frac}
         out.append({"event": "train", "time": t0 + s, "step": s, "epoch": s // 50, "metrics": metrics})
     return out
 
@@ -74,8 +79,9 @@ def fill_registry(home: Path, demo_dir: Path) -> None:
 def _fill(home: Path, demo_dir: Path) -> None:
     from clpbert import paths
     from clpbert.gpu.fake import fake_uuid
-    from clpbert.registry import open_registry
+    from clpbert.registry import open_registry, process_samples
     from clpbert.registry.checksum import sha256_file
+    from clpbert.registry.process_samples import ProcessSample
     from clpbert.runs.ingest import Ingestor
     from clpbert.runs.service import register_dataset_dir
 
@@ -106,12 +112,14 @@ def _fill(home: Path, demo_dir: Path) -> None:
               for s in (50, 100)]
         ck = {"event": "checkpoint", "time": NOW - 2899, "step": 100, "path": "checkpoints/step_000100.pt",
               "best": True, "metric": {"name": "acc", "value": 0.55}}
-        _events(d, _train_events(NOW - 3000, range(10, 130, 10), 200, parts=True) + qa + [ck])
+        train = _train_events(NOW - 3000, range(10, 130, 10), 200, parts=True, data_frac=0.03)
+        _events(d, train + qa + [ck])
         reg.set_run_state(RUNNING, "running")
         Ingestor(reg, RUNNING, d, metric="acc").poll()
         reg.update_run(RUNNING, started=NOW - 3000)
         (d / "logs" / "train.log").write_text("".join(f"step {s} loss {3.0 / (1 + s / 40):.4f}\n"
                                                       for s in range(10, 130, 10)))
+        process_samples.add(reg, [ProcessSample(RUNNING, "gpu-node-1", NOW - 1, 7, 412.0, 9830.4, 180.0)])
         reg.add_gpu_samples([{"gpu_uuid": fake_uuid(i), "gpu_index": i, "run_id": RUNNING,
                               "time": NOW - 60 + t, "util": 90.0 + (t % 7), "mem_used": 60000.0,
                               "mem_total": 81559.0, "power": 600.0, "temperature": 60.0 + (t % 9)}
@@ -125,9 +133,10 @@ def _fill(home: Path, demo_dir: Path) -> None:
             "v2t/r5": 0.31 + s / 1000, "v2t/r10": 0.42 + s / 1000, "v2t/medr": 18 - s / 20,
             "v2t/meanr": 75 - s / 5}} for s in (100, 200)]
         fin = {"event": "finish", "time": NOW - 85000, "step": 200, "status": "finished", "reason": None}
-        _events(d, _train_events(NOW - 86300, range(20, 220, 20), 200) + ret + [fin])
+        _events(d, _train_events(NOW - 86300, range(20, 220, 20), 200, data_frac=0.4) + ret + [fin])
         reg.set_run_state(FINISHED, "running")
         Ingestor(reg, FINISHED, d, metric="t2v/r1").poll()
+        process_samples.add(reg, [ProcessSample(FINISHED, "cpu-box", NOW - 85001, 3, 198.0, 2150.0, 0.0)])
         reg.set_run_state(FINISHED, "finished", exit_code=0)
         reg.update_run(FINISHED, started=NOW - 86300, ended=NOW - 85000)
 

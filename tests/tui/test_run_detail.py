@@ -128,3 +128,16 @@ async def test_stop_from_detail_after_confirmation(make_app, settle, ids):
         await pilot.press("r")  # no checkpoint.json in the fixture: the run manager refuses
         await settle(pilot)
         assert any("resume failed" in n.message for n in app._notifications)
+
+
+async def test_resources_tab_names_the_loader_bound_run_only(make_app, settle, ids):
+    app = make_app()
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = await open_detail(app, pilot, settle, ids["finished"])  # 40-48 % data wait
+        verdict = screen.query_one("#verdict")
+        assert verdict.display and str(verdict.render()).startswith("loader-bound: 40% of step time")
+        assert "CPU 198%" in str(screen.query_one("#tree-line").render())
+        await pilot.press("escape")
+        screen = await open_detail(app, pilot, settle, ids["running"])  # 3-11 % data wait
+        assert not screen.query_one("#verdict").display
+        assert "data wait 0.084 s (7%)" in str(screen.query_one("#step-split").render())

@@ -44,6 +44,11 @@ def test_run_detail_retrieval_eval_table(snap, ids):
     assert snap("e", run_id=ids["finished"], size=(150, 30))
 
 
+def test_run_detail_resources_of_a_loader_bound_cpu_run(snap, ids):
+    """The resources tab: step time split, data-wait curve, process tree and the loader-bound verdict."""
+    assert snap("g", run_id=ids["finished"])
+
+
 def test_gpus_screen(snap):
     assert snap("4", size=(120, 50))
 

@@ -56,3 +56,24 @@ def test_log_tail_reads_whole_lines_only(tmp_path):
         f.write(b" done\nnext\n")
     new, offset2 = read_new(log, offset)
     assert new == ["partial done", "next"] and offset2 == log.stat().st_size
+
+
+def test_envelope_keeps_a_one_step_spike_at_any_length():
+    from tui.widgets.loss_plot import envelope
+
+    steps = list(range(200_000))
+    values = [1.0] * len(steps)
+    values[123_457] = 50.0  # one spike among 200k points
+    xs, ys = envelope(steps, values, values, 100)
+    assert len(xs) <= 200 and xs == sorted(xs) and xs[0] == 0
+    assert max(ys) == 50.0 and 123_457 in xs
+    # a bucket mean would have hidden it: 50 among ~2000 ones is ~1.02
+    assert max(downsample(steps, values, 200)[1]) < 1.1
+
+
+def test_metric_series_keeps_bucket_extremes_through_compaction():
+    series = MetricSeries(max_points=50)
+    series.extend([(0, 2.0, 1.0, 9.0)])  # a registry bucket: mean 2, min 1, max 9
+    series.extend((s, 2.0) for s in range(1, 200))  # live points
+    assert len(series.steps) <= 100 and series.steps[-1] == 199
+    assert max(series.maxs) == 9.0 and min(series.mins) == 1.0

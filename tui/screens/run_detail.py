@@ -1,4 +1,5 @@
-"""One run: live curves, its GPUs, eval table, log tail and resolved config, in tabs.
+"""One run: live curves, its resources (step time split, process tree, GPUs), eval table, log
+tail and resolved config, in tabs.
 
 The refresh worker asks the registry only for what is new: metric rows with an id above the last
 one seen (`metrics_since`), evals after the last eval id, and the run row itself. The first load
@@ -26,15 +27,19 @@ from tui.widgets.eval_table import EvalTable
 from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
+from tui.widgets.resources import ResourcesSummary
 
 TABS = ("curves", "gpus", "evals", "log", "config")
+PLOT_BUCKETS = 512
+"""Step buckets (with min/max) asked of the registry per metric: at least one per cell column of a
+plot on a wide terminal; the plot then draws each column's min and max (LossPlot)."""
 
 
 class RunDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("p", "tab('curves')", "Curves"),
-        Binding("g", "tab('gpus')", "GPUs"),
+        Binding("g", "tab('gpus')", "Resources"),
         Binding("e", "tab('evals')", "Evals"),
         Binding("t", "tab('log')", "Log tail"),
         Binding("y", "tab('config')", "Config"),
@@ -49,7 +54,7 @@ class RunDetailScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self.store = MetricStore(max_points=1000)
+        self.store = MetricStore(max_points=PLOT_BUCKETS)
         self.info: RunInfo | None = None
         self.after_metric_id: int | None = None
         self.after_eval_id: int | None = None
@@ -66,8 +71,9 @@ class RunDetailScreen(Screen[None]):
                 with Vertical(id="plots"):
                     yield LossPlot(self.store, "loss", id="loss-plot")
                     yield LossPlot(self.store, "learning rate", id="lr-plot")
-            with TabPane("GPUs", id="gpus"):
-                yield VerticalScroll(Label("", id="gpu-note"), id="gpu-panels")
+            with TabPane("Resources", id="gpus"):
+                yield VerticalScroll(ResourcesSummary(id="resources"), Label("", id="gpu-note"),
+                                     id="gpu-panels")
             with TabPane("Evals", id="evals"):
                 yield EvalTable(id="eval-table")
             with TabPane("Log", id="log"):
@@ -128,6 +134,7 @@ class RunDetailScreen(Screen[None]):
             self._replot(changed=set(update.series))
         if update.evals:
             self.query_one(EvalTable).add_evals(update.evals)
+        self.query_one(ResourcesSummary).show(self.store, update.process_samples)
         self._update_gpus(update, snapshot)
 
     def _summary(self, info: RunInfo) -> Text:
@@ -176,8 +183,10 @@ class RunDetailScreen(Screen[None]):
 
     @on(SelectionList.SelectedChanged, "#metric-select")
     def _selection_changed(self, event: SelectionList.SelectedChanged) -> None:
-        self.selected = list(event.selection_list.selected)
-        self._replot()
+        selected = list(event.selection_list.selected)
+        if selected != self.selected:  # filling the list on first load changes nothing
+            self.selected = selected
+            self._replot()
 
     def _replot(self, changed: set[str] | None = None) -> None:
         """Redraw the plots showing a changed series (all of them when `changed` is None)."""

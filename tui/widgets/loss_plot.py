@@ -35,22 +35,91 @@ def downsample(steps: Sequence[float], values: Sequence[float], max_points: int
     return out_s, out_v
 
 
+def envelope(steps: Sequence[float], mins: Sequence[float], maxs: Sequence[float], columns: int
+             ) -> tuple[list[float], list[float]]:
+    """The line to draw in `columns` cell columns: per column of the step range, its lowest and its
+    highest value (in the order they occurred), so a one-step spike stays visible at any zoom.
+
+    At most 2 * columns points (a braille cell is two dots wide), whatever the series length.
+    """
+    n = len(steps)
+    if n <= 2 * columns or columns < 1:
+        return _min_max_points(steps, mins, maxs)
+    lo, hi = steps[0], steps[-1]
+    width = (hi - lo) / columns or 1.0
+    out_s: list[float] = []
+    out_v: list[float] = []
+    start = 0
+    while start < n:
+        col = min(int((steps[start] - lo) / width), columns - 1)
+        end = start + 1
+        while end < n and min(int((steps[end] - lo) / width), columns - 1) == col:
+            end += 1
+        i_min = min(range(start, end), key=mins.__getitem__)
+        i_max = max(range(start, end), key=maxs.__getitem__)
+        first, second = sorted(((i_min, mins[i_min]), (i_max, maxs[i_max])))
+        out_s.append(steps[first[0]])
+        out_v.append(first[1])
+        if second[1] != first[1] or end - start > 1:
+            out_s.append(steps[second[0]])
+            out_v.append(second[1])
+        start = end
+    return out_s, out_v
+
+
+def _min_max_points(steps: Sequence[float], mins: Sequence[float], maxs: Sequence[float]
+                    ) -> tuple[list[float], list[float]]:
+    """Every bucket as its min then its max (one point where they are equal)."""
+    out_s: list[float] = []
+    out_v: list[float] = []
+    for s, lo, hi in zip(steps, mins, maxs, strict=True):
+        out_s.append(s)
+        out_v.append(lo)
+        if hi != lo:
+            out_s.append(s)
+            out_v.append(hi)
+    return out_s, out_v
+
+
 @dataclass
 class MetricSeries:
-    """One metric's (step, value) points, bounded to about `max_points`."""
+    """One metric as step buckets (last step, mean, min, max), bounded to about `max_points`.
+
+    The registry hands over buckets; live points arrive one by one (a bucket whose min = max =
+    value). Compaction merges neighbouring buckets keeping their extremes, so spikes survive it.
+    """
 
     max_points: int = 1000
     steps: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    mins: list[float] = field(default_factory=list)
+    maxs: list[float] = field(default_factory=list)
 
-    def extend(self, points: Iterable[tuple[float, float | None]]) -> None:
-        for step, value in points:
+    def extend(self, points: Iterable[tuple[float, float | None] | tuple[float, float | None, float | None,
+                                                                          float | None]]) -> None:
+        """Append (step, value) points or (step, mean, min, max) buckets; NaN/None are skipped."""
+        for point in points:
+            step, value = point[0], point[1]
             if value is None or not math.isfinite(value):
                 continue
+            lo, hi = (point[2], point[3]) if len(point) == 4 else (value, value)  # type: ignore[misc]
+            lo = value if lo is None or not math.isfinite(lo) else lo
+            hi = value if hi is None or not math.isfinite(hi) else hi
             self.steps.append(step)
             self.values.append(value)
+            self.mins.append(lo)
+            self.maxs.append(hi)
         if len(self.steps) > 2 * self.max_points:
-            self.steps, self.values = downsample(self.steps, self.values, self.max_points)
+            self._compact()
+
+    def _compact(self) -> None:
+        n, k = len(self.steps), self.max_points
+        bounds = [(b * n // k, (b + 1) * n // k) for b in range(k)]
+        bounds = [(lo, hi) for lo, hi in bounds if hi > lo]
+        self.values = [sum(self.values[lo:hi]) / (hi - lo) for lo, hi in bounds]
+        self.mins = [min(self.mins[lo:hi]) for lo, hi in bounds]
+        self.maxs = [max(self.maxs[lo:hi]) for lo, hi in bounds]
+        self.steps = [self.steps[hi - 1] for _, hi in bounds]
 
 
 class MetricStore:
@@ -131,13 +200,13 @@ class LossPlot(PlotextPlot):
             series = self.store.series.get(name)
             if series is None or not series.steps:
                 continue
-            steps, values = series.steps, series.values
+            steps, mins, maxs = series.steps, series.mins, series.maxs
             if self.log_scale:
-                kept = [(s, v) for s, v in zip(steps, values, strict=True) if v > 0]
-                steps, values = [s for s, _ in kept], [v for _, v in kept]
+                kept = [(s, lo, hi) for s, lo, hi in zip(steps, mins, maxs, strict=True) if lo > 0]
+                steps, mins, maxs = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
             if steps:
-                steps, values = downsample(steps, values, max(2 * self.size.width, 16))
-                plt.plot(steps, values, label=name, marker="braille")
+                xs, ys = envelope(steps, mins, maxs, max(self.size.width, 8))
+                plt.plot(xs, ys, label=name, marker="braille")
                 drawn += 1
         if drawn and self.log_scale:
             plt.yscale("log")

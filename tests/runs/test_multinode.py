@@ -1,0 +1,160 @@
+"""Two node ranks through the manager, for real: two `clpbert run finetune --nnodes 2 --node-rank R`
+commands on one machine (CPU, gloo, static rendezvous on 127.0.0.1), each with its own home
+(one SQLite registry per node), train one job equal to a one-node two-process torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+# frozen BN and no dropout: the math of 2 ranks x 2 videos does not depend on how ranks are placed
+SAME_MATH = ["model.cnn_norm=frozen_bn", "model.hidden_dropout=0", "model.attention_dropout=0",
+             "data.max_n_example_per_group=1", "optim.max_steps=3", "eval.valid_steps=3",
+             "data.num_workers=0"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _home_with_demo(home: Path, demo_data: Path) -> None:
+    env = {**os.environ, "CLPBERT_HOME": str(home)}
+    code = ("from clpbert import paths\nfrom clpbert.registry import open_registry\n"
+            "from clpbert.runs.service import register_dataset_dir\n"
+            "paths.datasets_dir().mkdir(parents=True, exist_ok=True)\n"
+            f"paths.dataset_dir('demo').symlink_to({str(demo_data)!r}, target_is_directory=True)\n"
+            "with open_registry() as reg:\n"
+            "    register_dataset_dir(reg, 'demo', paths.dataset_dir('demo'))\n")
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True, timeout=120)
+
+
+def _losses(run_dir: Path) -> dict[int, float]:
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    return {e["step"]: e["metrics"]["loss"] for e in events if e["event"] == "train"}
+
+
+def _launch_two_nodes(runs_home: Path, node1_home: Path, settings: list[str]) -> list[str]:
+    """`clpbert run finetune ... --nnodes 2 --node-rank R` for R = 0, 1, each in its node's home."""
+    port = _free_port()
+    sets = [f"--set={s}" for s in settings]
+    ids = []
+    for rank, home in ((0, runs_home), (1, node1_home)):
+        env = {**os.environ, "CLPBERT_HOME": str(home), "OMP_NUM_THREADS": "1"}
+        env.pop("CLPBERT_DB_URL", None)
+        argv = [sys.executable, "-m", "cli.app", "run", "finetune", "--task", "demo", "--dataset", "demo",
+                *sets, "--nnodes", "2", "--node-rank", str(rank), "--rdzv-endpoint", f"127.0.0.1:{port}",
+                "--json"]
+        proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        ids.append(json.loads(proc.stdout)["id"])
+    return ids
+
+
+def test_two_node_ranks_train_one_job_equal_to_one_node_with_two_processes(
+        runs_home: Path, demo_data: Path, tmp_path: Path, rt) -> None:
+    node1_home = tmp_path / "node1"
+    _home_with_demo(node1_home, demo_data)
+    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, *SAME_MATH])
+
+    from clpbert.registry import open_registry
+
+    finals = []
+    for home, run_id in zip((runs_home, node1_home), ids, strict=True):
+        with open_registry(f"sqlite:///{home / 'registry.db'}") as reg:
+            def ended(reg=reg, run_id=run_id):  # type: ignore[no-untyped-def]
+                run = reg.get_run(run_id)
+                return run if run.state in ("finished", "failed", "killed", "lost") else None
+
+            final = rt.wait_until(ended, 600, f"run {run_id} to end")
+            finals.append(final)
+    assert [f.state for f in finals] == ["finished", "finished"], [(f.state, f.reason) for f in finals]
+    assert [f.nnodes for f in finals] == [2, 2]
+    node0_dir = Path(finals[0].run_dir)
+    two_nodes = _losses(node0_dir)
+    assert sorted(two_nodes) == [1, 2, 3]
+    assert _losses(Path(finals[1].run_dir)) == two_nodes  # node 1's run follows the same job
+
+    # the same config as one node with two processes
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "config.yaml").write_text((node0_dir / "config.yaml").read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+            "-m", "clpbert.train", "--config", str(single / "config.yaml")]
+    proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one_node = _losses(single)
+    assert one_node.keys() == two_nodes.keys()
+    for step, loss in two_nodes.items():
+        assert loss == pytest.approx(one_node[step], abs=1e-4), step
+
+
+def test_stopping_node_0_stops_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
+                                                     rt) -> None:
+    from clpbert.registry import open_registry
+    from clpbert.runs.service import stop_run
+
+    node1_home = tmp_path / "node1"
+    _home_with_demo(node1_home, demo_data)
+    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, "optim.max_steps=100000",
+                                                    "eval.valid_steps=100000", "data.num_workers=0"])
+    regs = [open_registry(f"sqlite:///{h / 'registry.db'}") for h in (runs_home, node1_home)]
+    try:
+        for reg, run_id in zip(regs, ids, strict=True):
+            rt.wait_until(lambda reg=reg, run_id=run_id: reg.get_run(run_id).step >= 2, 300,
+                          "both nodes training")
+        stopped = stop_run(regs[0], ids[0], grace_s=120)
+        node1 = rt.wait_until(lambda: (r := regs[1].get_run(ids[1])).state.terminal and r, 180,
+                              "node 1's run to end after node 0's stop")
+        assert stopped.state == "killed" and stopped.reason.startswith("stopped by user")
+        assert node1.state != "finished" and node1.reason, (node1.state, node1.reason)
+        assert node1.step == stopped.step  # the ranks agreed on the step to stop at
+    finally:
+        for reg in regs:
+            reg.close()
+
+
+def test_killing_node_1s_trainer_fails_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
+                                                            rt) -> None:
+    import signal
+
+    from clpbert.registry import open_registry
+
+    node1_home = tmp_path / "node1"
+    _home_with_demo(node1_home, demo_data)
+    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, "optim.max_steps=100000",
+                                                    "eval.valid_steps=100000", "data.num_workers=0"])
+    regs = [open_registry(f"sqlite:///{h / 'registry.db'}") for h in (runs_home, node1_home)]
+    try:
+        for reg, run_id in zip(regs, ids, strict=True):
+            rt.wait_until(lambda reg=reg, run_id=run_id: reg.get_run(run_id).step >= 2, 300,
+                          "both nodes training")
+        trees = [rt.tree(reg.get_run(run_id).supervisor_pid) for reg, run_id in zip(regs, ids, strict=True)]
+        workers = [p for p in trees[1] if "clpbert.train" in " ".join(p.cmdline())
+                   and "torch.distributed.run" not in " ".join(p.cmdline())]
+        assert workers, [p.cmdline() for p in trees[1]]
+        for p in workers:
+            p.send_signal(signal.SIGKILL)
+
+        def ended(reg, run_id):  # type: ignore[no-untyped-def]
+            return rt.wait_until(lambda: (r := reg.get_run(run_id)).state.terminal and r, 300,
+                                 f"{run_id} to end")
+
+        finals = [ended(reg, run_id) for reg, run_id in zip(regs, ids, strict=True)]
+        assert [f.state for f in finals] == ["failed", "failed"], [(f.state, f.reason) for f in finals]
+        assert all(f.reason for f in finals), [f.reason for f in finals]
+        rt.wait_until(lambda: not rt.alive(trees[0] + trees[1]), 60, "every process of both nodes to exit")
+    finally:
+        for reg in regs:
+            reg.close()
