@@ -236,6 +236,7 @@ def run(
     with open_registry() as reg:
         reconcile(reg)
         created = launch_run(reg, req)
+        _print_plan(req, created)
         if slurm or not follow:
             if as_json:
                 print(json.dumps(run_json(reg, created)))
@@ -248,6 +249,17 @@ def run(
             print(json.dumps(run_json(reg, final)))
         if str(final.state) != "finished":
             raise typer.Exit(1)
+
+
+def _print_plan(req: Any, created: Any) -> None:
+    """The global batch and step arithmetic of the run (stderr), as the trainer will use it."""
+    from clpbert.config import from_dict
+    from clpbert.runs.service import gpu_request, request_world_size
+    from clpbert.train.steps import launch_summary
+
+    world = request_world_size(req, gpu_request(req.gpus))
+    for line in launch_summary(from_dict(created.config), world):
+        sys.stderr.write(line + "\n")
 
 
 def _run_sweep(req: Any, sweep: list[str], follow: bool, as_json: bool) -> None:

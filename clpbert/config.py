@@ -139,6 +139,10 @@ class OptimConfig:
     grad_norm: float = 5.0
     """Gradient clipping max-norm (0 disables)."""
     grad_accum: int = 1
+    global_batch: int = 0
+    """Groups per optimiser step over all processes (per-GPU batch x GPUs x grad_accum). The presets
+    state the original's; a launch on another GPU count keeps it by adapting data.batch_size or
+    grad_accum (clpbert.train.steps). 0 = use data.batch_size and grad_accum as they are."""
     epochs: float = 10
     max_steps: int = 0
     """Stop after this many optimiser steps (0 = from epochs)."""
@@ -235,7 +239,8 @@ def _video_preset(name: str, head: str, *, txt: int, img: int, fps: float, frm: 
     cfg.task = TaskConfig(name=name, head=head, score_agg_func=agg, **task_kw)
     cfg.data = DataConfig(max_txt_len=txt, max_img_size=img, fps=fps, num_frm=frm, train_n_clips=clips,
                           batch_size=bsz)
-    cfg.optim = OptimConfig(grad_accum=accum, epochs=epochs)
+    # the original finetuned on 4 GPUs (spec §4.2)
+    cfg.optim = OptimConfig(grad_accum=accum, epochs=epochs, global_batch=4 * bsz * accum)
     cfg.eval = EvalConfig(num_valid=valid[0], min_valid_steps=valid[1])
     return cfg
 
@@ -246,7 +251,8 @@ def _preset_pretrain() -> RunConfig:
     cfg.task = TaskConfig(name="pretrain", head="pretrain", num_labels=2, itm_neg_prob=0.5, mlm_prob=0.15)
     cfg.data = DataConfig(max_txt_len=30, max_img_size=768, num_frm=1, train_n_clips=1, batch_size=32,
                           max_n_example_per_group=2)
-    cfg.optim = OptimConfig(grad_accum=2, epochs=40)
+    # 8 GPUs x 32 images x accumulation 2 = 512 images (1024 image-text pairs) per step
+    cfg.optim = OptimConfig(grad_accum=2, epochs=40, global_batch=512)
     cfg.eval = EvalConfig(num_valid=200, min_valid_steps=100, metric="itm_acc")
     return cfg
 
@@ -291,6 +297,7 @@ def _preset_msrvtt_mc() -> RunConfig:
     """MSRVTT multiple choice: inference only, scoring the 5 captions with a retrieval model."""
     cfg = _preset_msrvtt_ret()
     cfg.kind = "eval"
+    cfg.optim.global_batch = 0
     cfg.task.name = "msrvtt_mc"
     cfg.task.num_options = 5
     cfg.data.val_split = "test"
@@ -303,7 +310,7 @@ def _preset_vqa() -> RunConfig:
     cfg.task = TaskConfig(name="vqa", head="qa", num_labels=3129, min_num_labels=3129, loss_type="bce")
     cfg.data = DataConfig(max_txt_len=20, max_img_size=768, num_frm=1, train_n_clips=1, batch_size=32,
                           max_n_example_per_group=2, train_split="train", val_split="test")
-    cfg.optim = OptimConfig(lr=1e-4, cnn_lr=1e-4, grad_norm=2.0, grad_accum=1, epochs=5)
+    cfg.optim = OptimConfig(lr=1e-4, cnn_lr=1e-4, grad_norm=2.0, grad_accum=1, epochs=5, global_batch=128)
     cfg.eval = EvalConfig(num_valid=30, min_valid_steps=100, metric="acc")
     return cfg
 
@@ -587,6 +594,8 @@ def validate(cfg: RunConfig) -> None:
     if cfg.model.hidden_size % cfg.model.num_heads:
         raise ConfigError(f"model.hidden_size={cfg.model.hidden_size} must be divisible by "
                           f"model.num_heads={cfg.model.num_heads}")
+    if cfg.optim.global_batch < 0:
+        raise ConfigError(f"optim.global_batch must be 0 (off) or positive, got {cfg.optim.global_batch}")
     for key in ("data.batch_size", "data.num_frm", "data.train_n_clips", "data.inference_n_clips",
                 "data.max_txt_len", "data.max_img_size", "optim.grad_accum"):
         owner, name, _ = _locate(cfg, key)

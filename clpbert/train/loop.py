@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import random
 import signal
@@ -31,6 +30,7 @@ from clpbert.config import RunConfig
 from clpbert.train import checkpoint as ckpt
 from clpbert.train import distributed
 from clpbert.train import optim as optim_mod
+from clpbert.train import steps as steps_mod
 from clpbert.train.data import DataSource, EpochOrder, eval_loader, resolve_sources, train_loader
 from clpbert.train.events import EventWriter, previous_attempts
 from clpbert.train.tasks import EvalContext, Task, get_task, lower_is_better
@@ -175,14 +175,9 @@ class Trainer:
             self.total_steps = 0
             self.valid_every = 0
             return
-        if cfg.task.head == "pretrain":
-            n_batches = sum(o.batches_per_epoch for o in self.orders)
-            self.total_steps = cfg.optim.max_steps or max(1, math.ceil(n_batches * cfg.optim.epochs
-                                                                        / cfg.optim.grad_accum))
-        else:
-            self.total_steps = optim_mod.total_steps(len(self.train_sets[0][1]), cfg.optim.epochs,
-                                                     self.dist.world_size, d.batch_size, cfg.optim.grad_accum,
-                                                     max_steps=cfg.optim.max_steps)
+        # the original's formula (train/steps.py): ceil(epochs x training groups / global batch)
+        groups = sum(len(ds) for _, ds in self.train_sets)
+        self.total_steps = steps_mod.total_steps(groups, cfg, world)
         e = cfg.eval
         self.valid_every = optim_mod.valid_steps(self.total_steps, e.num_valid, e.min_valid_steps,
                                                  e.valid_steps)
