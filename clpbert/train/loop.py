@@ -1,7 +1,7 @@
 """The training loop: one process per GPU (or CPU), driven by a resolved RunConfig.
 
 Order of a run: join the process group -> resolve data -> build datasets, model, optimiser ->
-resume from RUN_DIR/checkpoints/latest.json if there is one -> steps (grad accumulation, clipping,
+resume from RUN_DIR/checkpoints/latest.json if there is one -> steps (summed grad accumulation, clipping,
 per-group lr schedule) -> evaluate every valid_steps and at the end -> checkpoint after every
 evaluation (best.pt by the task metric) -> finish event.
 
@@ -332,7 +332,9 @@ class Trainer:
                 with self._autocast():
                     out = self.task.loss(model, batch, self.cfg)
                 loss, parts = out.loss, out.parts
-            self.scaler.scale(loss / self.cfg.optim.grad_accum).backward()
+            # the original sums micro-batch gradients (no division by grad_accum), then clips at
+            # optim.grad_norm: the clipping threshold applies to the sum
+            self.scaler.scale(loss).backward()
         return float(loss.detach()), parts
 
     def train_step(self) -> dict[str, float]:
