@@ -70,7 +70,10 @@ class TaskConfig:
     min_num_labels: int = 0
     """QA: the classifier has max(|ans2label|, this) outputs (1500 MSRVTT-QA, 1540 FrameQA)."""
     loss_type: str = "ce"
-    """`ce`, or `bce` (VQA soft scores, times num_labels)."""
+    """`ce`, `bce` (VQA soft scores, times num_labels) or `rank` (retrieval: hinge on sigmoid scores,
+    one output; the original's earlier MSRVTT setting)."""
+    margin: float = 0.2
+    """`rank` loss: the hinge margin between a positive's and a negative's sigmoid score."""
     score_agg_func: str = "mean"
     """Clip-score aggregation over clips: `mean`, `max` or `lse` (logsumexp)."""
     num_options: int = 5
@@ -570,7 +573,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("pretrain", "finetune", "eval"),
     "model.cnn_norm": ("frozen_bn", "bn"),
     "task.head": ("pretrain", "qa", "mc", "retrieval"),
-    "task.loss_type": ("ce", "bce"),
+    "task.loss_type": ("ce", "bce", "rank"),
     "task.score_agg_func": ("mean", "max", "lse"),
     "data.frm_sampling_strategy": ("rand", "uniform", "middle", "start"),
     "optim.lr_schedule": ("linear", "constant"),
@@ -589,6 +592,9 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
     if cfg.task.score_agg_func == "lse" and cfg.task.loss_type != "ce":
         raise ConfigError("task.score_agg_func=lse needs task.loss_type=ce (spec §1.9)")
+    if cfg.task.loss_type == "rank" and cfg.task.head != "retrieval":
+        raise ConfigError("task.loss_type=rank is a retrieval loss; use ce or bce for task.head="
+                          f"{cfg.task.head}")
     if len(cfg.model.cnn_blocks) != 4 or any(b < 1 for b in cfg.model.cnn_blocks):
         raise ConfigError("model.cnn_blocks needs 4 positive block counts (res2..res5), e.g. 3,4,6,3")
     if cfg.model.hidden_size % cfg.model.num_heads:
