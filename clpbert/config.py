@@ -188,11 +188,14 @@ class RuntimeConfig:
     log_every: int = 10
     """Write a train event every N optimiser steps."""
     init_checkpoint: str = ""
-    """Weights to start from (a file, registered checkpoint name, or run id)."""
+    """Weights to start from (a file, registered checkpoint name, or run id); the finetuning presets
+    say `pretrained` (the original's image-text checkpoint); `none` = random weights, on purpose."""
     init_cnn: str = ""
-    """Pretraining from scratch: a grid-feat / torchvision ResNet-50 file for the CNN."""
+    """Without init_checkpoint: a grid-feat / torchvision ResNet-50 file or checkpoint name for the CNN
+    (the pretraining preset: grid-feat-r50)."""
     init_bert: str = ""
-    """Pretraining from scratch: a local HF BERT directory for the transformer."""
+    """Without init_checkpoint: a local HF BERT directory or checkpoint name (pretraining:
+    bert-base-uncased)."""
     num_threads: int = 0
     """torch intra-op threads per process on CPU (0 = cores / processes)."""
     checkpoint_every: int = 0
@@ -245,6 +248,7 @@ def _video_preset(name: str, head: str, *, txt: int, img: int, fps: float, frm: 
     # the original finetuned on 4 GPUs (spec §4.2)
     cfg.optim = OptimConfig(grad_accum=accum, epochs=epochs, global_batch=4 * bsz * accum)
     cfg.eval = EvalConfig(num_valid=valid[0], min_valid_steps=valid[1])
+    cfg.runtime.init_checkpoint = "pretrained"  # every finetune starts from the image-text checkpoint
     return cfg
 
 
@@ -257,6 +261,7 @@ def _preset_pretrain() -> RunConfig:
     # 8 GPUs x 32 images x accumulation 2 = 512 images (1024 image-text pairs) per step
     cfg.optim = OptimConfig(grad_accum=2, epochs=40, global_batch=512)
     cfg.eval = EvalConfig(num_valid=200, min_valid_steps=100, metric="itm_acc")
+    cfg.runtime = RuntimeConfig(init_cnn="grid-feat-r50", init_bert="bert-base-uncased")
     return cfg
 
 
@@ -301,6 +306,7 @@ def _preset_msrvtt_mc() -> RunConfig:
     cfg = _preset_msrvtt_ret()
     cfg.kind = "eval"
     cfg.optim.global_batch = 0
+    cfg.runtime.init_checkpoint = ""  # evaluates the retrieval model given with --init
     cfg.task.name = "msrvtt_mc"
     cfg.task.num_options = 5
     cfg.data.val_split = "test"
@@ -315,6 +321,7 @@ def _preset_vqa() -> RunConfig:
                           max_n_example_per_group=2, train_split="train", val_split="test")
     cfg.optim = OptimConfig(lr=1e-4, cnn_lr=1e-4, grad_norm=2.0, grad_accum=1, epochs=5, global_batch=128)
     cfg.eval = EvalConfig(num_valid=30, min_valid_steps=100, metric="acc")
+    cfg.runtime.init_checkpoint = "pretrained"
     return cfg
 
 

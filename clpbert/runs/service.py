@@ -151,6 +151,9 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
     from clpbert.train.steps import adapt_global_batch
 
     adapt_global_batch(cfg, request_world_size(req, gpus), preset(cfg.task.name))
+    from clpbert.train.init_source import check_init
+
+    check_init(cfg, reg)
     return cfg, gpus
 
 

@@ -144,8 +144,9 @@ class Trainer:
         seed_everything(cfg.runtime.seed)  # same initial weights on every rank
         model = build_model(cfg.model, cfg.task, num_labels=self._num_labels())
         rt = cfg.runtime
-        init = resolve_init_checkpoint(rt.init_checkpoint) if rt.init_checkpoint else ""
-        for report in initialize(model, init_checkpoint=init, init_cnn=rt.init_cnn, init_bert=rt.init_bert):
+        from clpbert.train.init_source import resolve_paths
+
+        for report in initialize(model, **resolve_paths(cfg)):
             if self.dist.is_main:
                 log.info("loaded weights: %s", report)
         if cfg.optim.freeze_cnn:
