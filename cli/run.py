@@ -53,7 +53,7 @@ def _eval_rows(metrics: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, 
 
 def _is_aux(key: str) -> bool:
     """Bookkeeping numbers of an eval (example count, seconds), not scores."""
-    return key == "n" or key.endswith("_s")
+    return key in ("n", "selected_step") or key.endswith("_s")
 
 
 def eval_table(ev: Any, title: str | None = None) -> Any:
@@ -66,6 +66,8 @@ def eval_table(ev: Any, title: str | None = None) -> Any:
         extra.append(f"{int(ev.metrics['n'])} examples")
     if isinstance(ev.metrics.get("eval_s"), (int, float)):
         extra.append(f"{ev.metrics['eval_s']:.1f} s")
+    if isinstance(ev.metrics.get("selected_step"), (int, float)):
+        extra.append(f"on the checkpoint of step {int(ev.metrics['selected_step'])}, chosen on validation")
     title = (title or f"{ev.split} @ step {ev.step}") + (f" ({', '.join(extra)})" if extra else "")
     table = Table(title=title, title_justify="left")
     table.add_column("")

@@ -114,10 +114,12 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
         ("attempts", len(detail["attempts"])), ("tags", ", ".join(map(str, run.tags)) or "-"),
         ("run dir", run.run_dir), ("notes", run.notes or "-"),
     ])
-    latest = detail["latest_eval"]
-    if latest:
-        print_table(["METRIC", "VALUE"], [(k, fmt_num(v)) for k, v in latest["metrics"].items()],
-                    title=f"eval {latest['split']} @ step {latest['step']}")
+    # the latest evaluation of each split: validation (model selection) and test (on best.pt) apart
+    for ev in {e["split"]: e for e in detail["evals"]}.values():
+        chosen = ev["metrics"].get("selected_step")
+        on = f" (checkpoint of step {int(chosen)}, chosen on validation)" if chosen is not None else ""
+        print_table(["METRIC", "VALUE"], [(k, fmt_num(v)) for k, v in ev["metrics"].items()],
+                    title=f"eval {ev['split']} @ step {ev['step']}{on}")
 
 
 def register(app: typer.Typer) -> None:

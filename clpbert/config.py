@@ -269,6 +269,7 @@ def _preset_msrvtt_ret() -> RunConfig:
     cfg = _video_preset("msrvtt_ret", "retrieval", txt=20, img=448, fps=2, frm=2, clips=8, agg="lse",
                         bsz=16, accum=1, epochs=20, valid=(100, 100), num_labels=2, itm_neg_size=1)
     cfg.eval.metric = "t2v/r1"
+    cfg.data.test_split = "test"  # 1k-A: tested once on the checkpoint chosen on val
     return cfg
 
 
@@ -276,6 +277,7 @@ def _preset_didemo_ret() -> RunConfig:
     cfg = _video_preset("didemo_ret", "retrieval", txt=100, img=448, fps=2, frm=2, clips=8, agg="lse",
                         bsz=8, accum=4, epochs=20, valid=(200, 100), num_labels=2, itm_neg_size=1)
     cfg.eval.metric = "t2v/r1"
+    cfg.data.test_split = "test"
     return cfg
 
 
@@ -291,6 +293,7 @@ def _preset_msrvtt_qa() -> RunConfig:
     cfg = _video_preset("msrvtt_qa", "qa", txt=100, img=448, fps=2, frm=2, clips=8, agg="lse", bsz=16,
                         accum=1, epochs=10, valid=(10, 50), num_labels=1500, min_num_labels=1500)
     cfg.eval.metric = "acc"
+    cfg.data.test_split = "test"
     return cfg
 
 
@@ -309,7 +312,7 @@ def _preset_msrvtt_mc() -> RunConfig:
     cfg.runtime.init_checkpoint = ""  # evaluates the retrieval model given with --init
     cfg.task.name = "msrvtt_mc"
     cfg.task.num_options = 5
-    cfg.data.val_split = "test"
+    cfg.data.val_split, cfg.data.test_split = "test", ""
     cfg.eval.metric = "acc"
     return cfg
 

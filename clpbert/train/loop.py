@@ -3,7 +3,9 @@
 Order of a run: join the process group -> resolve data -> build datasets, model, optimiser ->
 resume from RUN_DIR/checkpoints/latest.json if there is one -> steps (summed grad accumulation, clipping,
 per-group lr schedule) -> evaluate every valid_steps and at the end -> checkpoint after every
-evaluation (best.pt by the task metric) -> finish event.
+evaluation (best.pt by the task metric) -> the test split once, on best.pt -> finish event.
+Model selection never sees the test split: with data.test_split set, only data.val_split is
+evaluated while training.
 
 Stopping: SIGTERM/SIGINT set a flag that every rank checks at the next step boundary (all ranks
 agree through one all-reduce), then a checkpoint is written and the finish event says
@@ -125,7 +127,14 @@ class Trainer:
                 self.train_sets.append((src.name, ds))
         src = self.sources[0]
         self.eval_sets: dict[str, Any] = {}
+        from clpbert.data.txt_db import TxtDB
+
+        have = TxtDB(src.txt_db).splits()
         for split in dict.fromkeys(s for s in (cfg.data.val_split, cfg.data.test_split) if s):
+            if split == cfg.data.test_split and split != cfg.data.val_split and split not in have:
+                if self.dist.is_main:  # the preset names a test split this dataset does not have
+                    log.info("no %r split in %s: no test evaluation", split, src.txt_db)
+                continue
             self.eval_sets[split] = build_dataset(cfg, split, False, self.tokenizer, src.txt_db, src.vis_db)
 
     def _num_labels(self) -> int | None:
@@ -273,8 +282,20 @@ class Trainer:
     # evaluation
     # ------------------------------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, float] | None:
-        if not self.eval_sets:
+    def selection_splits(self) -> list[str] | None:
+        """Splits evaluated while training: the validation split alone when the run also has a test
+        split (model selection never sees test), else every eval split (None)."""
+        d = self.cfg.data
+        if self.train_sets and d.test_split and d.test_split != d.val_split and d.val_split in self.eval_sets:
+            return [d.val_split]
+        return None
+
+    def evaluate(self, splits: list[str] | None = None, extra: dict[str, float] | None = None,
+                 select: bool = True) -> dict[str, float] | None:
+        """Evaluate `splits` (None: every eval split); the first one's metrics are returned and, with
+        `select`, become the metrics that pick best.pt."""
+        names = list(self.eval_sets) if splits is None else [s for s in splits if s in self.eval_sets]
+        if not names:
             return None
         self.model.eval()
         ctx = EvalContext(model=self.model, cfg=self.cfg, device=self.dist.device, dist=self.dist,
@@ -283,10 +304,11 @@ class Trainer:
                                                                  self.dist.world_size, self.dist.rank))
         first = None
         try:
-            for split, ds in self.eval_sets.items():
+            for split in names:
                 t0 = time.time()
-                m = self.task.evaluate(ctx, ds)
+                m = self.task.evaluate(ctx, self.eval_sets[split])
                 m["eval_s"] = time.time() - t0
+                m.update(extra or {})
                 self.events.eval(self.step, split, m)
                 if self.dist.is_main:
                     log.info("eval %s step %d: %s", split, self.step,
@@ -294,8 +316,26 @@ class Trainer:
                 first = m if first is None else first
         finally:
             self.model.train()
-        self.last_metrics = first
+        if select:
+            self.last_metrics = first
         return first
+
+    def test_on_best(self) -> dict[str, float] | None:
+        """The test split, once, on the checkpoint chosen on validation (best.pt; the final weights
+        when no evaluation chose one). Its eval event carries `selected_step`; nothing is selected."""
+        test = self.cfg.data.test_split
+        if self.selection_splits() is None or test not in self.eval_sets:
+            return None
+        best = self.run_dir / ckpt.CKPT_DIR / ckpt.BEST
+        selected = self.step
+        if best.is_file():
+            state = ckpt.load_file(best, map_location="cpu")
+            self.model.load_state_dict(state["model"])
+            selected = int(state["step"])
+        if self.dist.is_main:
+            log.info("testing %s on the checkpoint of step %d (chosen on %s)", test, selected,
+                     self.cfg.data.val_split)
+        return self.evaluate([test], extra={"selected_step": float(selected)}, select=False)
 
     def _is_better(self, metrics: dict[str, float] | None) -> bool:
         name = self._metric_name()
@@ -422,7 +462,7 @@ class Trainer:
                 self._log(window, t_window)
                 window, t_window = [], time.time()
             if self.step % self.valid_every == 0 and self.step < self.total_steps:
-                self.save(is_best=self._is_better(self.evaluate()))
+                self.save(is_best=self._is_better(self.evaluate(self.selection_splits())))
                 saved_at = self.step
             elif cfg.runtime.checkpoint_every and self.step % cfg.runtime.checkpoint_every == 0:
                 self.save()
@@ -443,7 +483,10 @@ class Trainer:
         if window:
             self._log(window, t_window)
         if saved_at != self.step:
-            self.save(is_best=self._is_better(self.evaluate()) if cfg.eval.eval_at_end else False)
+            self.save(is_best=self._is_better(self.evaluate(self.selection_splits())) if cfg.eval.eval_at_end
+                      else False)
+        if cfg.eval.eval_at_end:
+            self.test_on_best()
         return status
 
 
