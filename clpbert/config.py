@@ -321,7 +321,7 @@ def _preset_vqa() -> RunConfig:
     cfg = RunConfig(kind="finetune")
     cfg.task = TaskConfig(name="vqa", head="qa", num_labels=3129, min_num_labels=3129, loss_type="bce")
     cfg.data = DataConfig(max_txt_len=20, max_img_size=768, num_frm=1, train_n_clips=1, batch_size=32,
-                          max_n_example_per_group=2, train_split="train", val_split="test")
+                          max_n_example_per_group=2, train_split="train", val_split="val")
     cfg.optim = OptimConfig(lr=1e-4, cnn_lr=1e-4, grad_norm=2.0, grad_accum=1, epochs=5, global_batch=128)
     cfg.eval = EvalConfig(num_valid=30, min_valid_steps=100, metric="acc")
     cfg.runtime.init_checkpoint = "pretrained"

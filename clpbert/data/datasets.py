@@ -7,6 +7,7 @@
                                itm_neg_prob, a caption of another image, label 0), MLM masking
   qa         QADataset         question -> ans2label[answer]; unknown answers: skipped in training,
                                label -100 at evaluation (counted wrong); VQA soft scores -> `targets`
+                               (zero targets kept in training, as the original)
   mc         MCDataset         texts = question + " " + option_i (msrvtt_mc: the option captions alone),
                                labels = correct option (B,)
   retrieval  RetrievalDataset  training: 1 positive + itm_neg_size captions of other videos (labels 1/0)
@@ -160,8 +161,9 @@ class QADataset(_Base):
         self.ans2label = ans2label
         self.num_labels = num_labels
         self.soft = any(isinstance(r.get("labels"), dict) for r in records[:100])
-        if train:  # answers outside the vocabulary cannot be learnt: drop them (the original does too)
-            records = [r for r in records if self._label(r) != -100 or self._targets_nonzero(r)]
+        if train and not self.soft:  # answers outside the vocabulary cannot be learnt: dropped
+            records = [r for r in records if self._label(r) != -100]
+        # VQA (soft scores): questions without an in-vocabulary answer train with zero targets
         self.group_size = group_size if train else 1
         self.groups = chunk_groups(records, self.group_size, record_key, pad=train, rng=random.Random(seed))
         super().__init__(records, loader, tokenizer, max_txt_len, train, seed)
@@ -171,9 +173,6 @@ class QADataset(_Base):
         if answer is None and isinstance(rec.get("labels"), dict) and rec["labels"]:
             answer = max(rec["labels"].items(), key=lambda kv: kv[1])[0]
         return self.ans2label.get(str(answer), -100) if answer is not None else -100
-
-    def _targets_nonzero(self, rec: dict[str, Any]) -> bool:
-        return isinstance(rec.get("labels"), dict) and any(a in self.ans2label for a in rec["labels"])
 
     def __len__(self) -> int:
         return len(self.groups)
