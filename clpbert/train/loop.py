@@ -100,6 +100,7 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] | None = None
         self.skipped = 0
+        self.overflows = 0
 
     # ------------------------------------------------------------------------------------------
     # setup
@@ -395,14 +396,22 @@ class Trainer:
         max_norm = cfg.optim.grad_norm if cfg.optim.grad_norm > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         lrs = optim_mod.apply_lr(self.optimizer, self.step + 1, self.total_steps, cfg.optim)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        from clpbert.model.precision import scaled_step
+
+        skipped = scaled_step(self.scaler, self.optimizer)
+        if skipped:
+            self.overflows += 1
+            if self.dist.is_main:
+                log.info("gradient overflow at step %d: step skipped, loss scale now %g", self.step + 1,
+                         self.scaler.get_scale())
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         n = len(losses)
         out = {"loss": sum(losses) / n, "lr": lrs.lr, "lr_cnn": lrs.lr_cnn, "grad_norm": grad_norm,
                "videos": float(videos)}
         out.update({f"loss/{k}": v / n for k, v in parts_sum.items()})
+        if self.scaler.is_enabled():  # fp16: the dynamic loss scale and the overflow-skipped steps so far
+            out.update(loss_scale=float(self.scaler.get_scale()), overflow_steps=float(self.overflows))
         return out
 
     def _log(self, window: list[dict[str, float]], t0: float) -> None:
