@@ -52,6 +52,9 @@ def describe(cfg: Any) -> str:
     if is_random(cfg):
         return "random weights (--init none)"
     refs = init_refs(cfg)
+    kind = cfg.get("kind") if isinstance(cfg, dict) else cfg.kind
+    if not refs and kind == "eval":
+        return "the model given with --init"
     return " + ".join(refs.values()) if refs else "from scratch"
 
 
