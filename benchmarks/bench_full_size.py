@@ -190,12 +190,13 @@ def worker(config: Path, out: Path) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def run_preset(task: str, data: dict[str, Path], root: Path, timeout: float) -> dict[str, Any]:
+def run_preset(task: str, data: dict[str, Path], root: Path, timeout: float,
+               nproc: int = 2) -> dict[str, Any]:
     config = write_config(task, data, root / "runs" / task)
     out = config.parent / "result.json"
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "benchmarks.bench_full_size", "--worker", str(config), str(out)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -207,7 +208,7 @@ def run_preset(task: str, data: dict[str, Path], root: Path, timeout: float) -> 
     losses = [x for r in ranks for x in r["losses"]]
     ok = (all(abs(x) < float("inf") and x == x for x in losses)
           and not any(r["missing_grad"] or r["frozen_with_grad"] or r["frozen_trainable"] for r in ranks))
-    return {"task": task, "ok": ok, "wall_s": wall, "params": ranks[0]["params"],
+    return {"task": task, "ok": ok, "nproc": nproc, "wall_s": wall, "params": ranks[0]["params"],
             "step_s": sum(ranks[0]["step_s"]) / len(ranks[0]["step_s"]),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in ranks), "losses": losses,
             "missing_grad": ranks[0]["missing_grad"][:5],
@@ -215,13 +216,13 @@ def run_preset(task: str, data: dict[str, Path], root: Path, timeout: float) -> 
             "frozen_trainable": ranks[0]["frozen_trainable"][:5], "eval": ranks[0].get("eval")}
 
 
-def measure(tasks: tuple[str, ...], timeout: float = 3600) -> list[dict[str, Any]]:
+def measure(tasks: tuple[str, ...], timeout: float = 3600, nproc: int = 2) -> list[dict[str, Any]]:
     real = real_data_dir()
     with tempfile.TemporaryDirectory(prefix="clpbert-full-") as tmp:
         data = build_data(Path(tmp), real)
         results = []
         for task in tasks:
-            res = run_preset(task, data, Path(tmp), timeout)
+            res = run_preset(task, data, Path(tmp), timeout, nproc)
             print(json.dumps(res), file=sys.stderr, flush=True)
             results.append(res)
         return results
@@ -253,9 +254,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="comma-separated presets (default: all ten)")
     ap.add_argument("--json", default="", help="also write the results to this file")
+    ap.add_argument("--nproc", type=int, default=2,
+                    help="gloo processes (2; 1 where two do not fit in memory)")
     args = ap.parse_args()
     tasks = tuple(t for t in args.only.split(",") if t) or PRESETS
-    results = measure(tasks)
+    results = measure(tasks, nproc=args.nproc)
     for r in results:
         status = "ok" if r["ok"] else "FAILED"
         step = f"{r['step_s']:.1f} s/step" if r.get("step_s") is not None else "-"
