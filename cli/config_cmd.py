@@ -16,13 +16,24 @@ def show_cmd(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file over the preset.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE (repeatable), "
                                                    "e.g. --set optim.lr=1e-4.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Registered dataset: count its "
+                                                "training groups for the step arithmetic.")] = None,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="Processes (GPUs x nodes) to plan the "
+                                      "global batch for.")] = 1,
     json_: JsonFlag = False,
 ) -> None:
-    """Print the config a run would use: preset < file < CLPBERT_<SECTION>__<KEY> env < --set."""
-    from cli.output import print_json
-    from clpbert.config import dump_yaml, resolve_config
+    """Print the config a run would use: preset < file < CLPBERT_<SECTION>__<KEY> env < --set.
 
-    cfg = resolve_config(task, config_file=config, sets=set_ or ())
+    The global batch and step arithmetic (the original's formula) go to stderr.
+    """
+    from cli.output import print_json
+    from clpbert.config import dump_yaml, preset, resolve_config
+    from clpbert.train.steps import adapt_global_batch, launch_summary
+
+    cfg = resolve_config(task, config_file=config, sets=set_ or (), flags={"data.dataset": dataset})
+    adapt_global_batch(cfg, gpus, preset(cfg.task.name))
+    for line in launch_summary(cfg, gpus):
+        typer.echo(line, err=True)
     if json_:
         print_json(cfg.to_dict())
     else:

@@ -75,18 +75,21 @@ def render() -> str:
 def render_presets() -> str:
     """The task presets as a Markdown table (between PRESETS_BEGIN and PRESETS_END)."""
     from clpbert.config import PRESETS, preset
+    from clpbert.train.init_source import describe
 
     out = [f"<!-- Generated from clpbert/config.py by `{REGENERATE}`; do not edit by hand. -->", "",
            "| task | kind | head | clips x frames @ fps (train) | image side L | text tokens | "
-           "batch x accum | epochs | lr | clip scores | best-checkpoint metric |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "batch x accum | global batch | epochs | lr | clip scores | best-checkpoint metric (split) | "
+           "test split | init |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in PRESETS:
         c = preset(name)
         d = c.data
         out.append(f"| `{name}` | {c.kind} | {c.task.head} | {d.train_n_clips} x {d.num_frm} @ {d.fps:g} | "
                    f"{d.max_img_size} | {d.max_txt_len} | {d.batch_size} x {c.optim.grad_accum} | "
-                   f"{c.optim.epochs:g} | {c.optim.lr:g} | {c.task.score_agg_func} | "
-                   f"{c.eval.metric or '-'} |")
+                   f"{c.optim.global_batch or '-'} | {c.optim.epochs:g} | {c.optim.lr:g} | "
+                   f"{c.task.score_agg_func} | {c.eval.metric or '-'} ({d.val_split}) | "
+                   f"{d.test_split or '-'} | {describe(c)} |")
     return "\n".join(out) + "\n"
 
 

@@ -55,7 +55,7 @@ def _eval_rows(metrics: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, 
 
 def _is_aux(key: str) -> bool:
     """Bookkeeping numbers of an eval (example count, seconds), not scores."""
-    return key == "n" or key.endswith("_s")
+    return key in ("n", "selected_step") or key.endswith("_s")
 
 
 def eval_table(ev: Any, title: str | None = None) -> Any:
@@ -68,6 +68,8 @@ def eval_table(ev: Any, title: str | None = None) -> Any:
         extra.append(f"{int(ev.metrics['n'])} examples")
     if isinstance(ev.metrics.get("eval_s"), (int, float)):
         extra.append(f"{ev.metrics['eval_s']:.1f} s")
+    if isinstance(ev.metrics.get("selected_step"), (int, float)):
+        extra.append(f"on the checkpoint of step {int(ev.metrics['selected_step'])}, chosen on validation")
     title = (title or f"{ev.split} @ step {ev.step}") + (f" ({', '.join(extra)})" if extra else "")
     table = Table(title=title, title_justify="left")
     table.add_column("")
@@ -238,6 +240,7 @@ def run(
     with open_registry() as reg:
         reconcile(reg)
         created = launch_run(reg, req)
+        _print_plan(req, created)
         if slurm or not follow:
             if as_json:
                 print(json.dumps(run_json(reg, created)))
@@ -250,6 +253,17 @@ def run(
             print(json.dumps(run_json(reg, final)))
         if final.state != RunState.FINISHED:
             raise typer.Exit(1)
+
+
+def _print_plan(req: Any, created: Any) -> None:
+    """The global batch and step arithmetic of the run (stderr), as the trainer will use it."""
+    from clpbert.config import from_dict
+    from clpbert.runs.service import gpu_request, request_world_size
+    from clpbert.train.steps import launch_summary
+
+    world = request_world_size(req, gpu_request(req.gpus))
+    for line in launch_summary(from_dict(created.config), world):
+        sys.stderr.write(line + "\n")
 
 
 def _run_sweep(req: Any, sweep: list[str], follow: bool, as_json: bool) -> None:

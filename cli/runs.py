@@ -40,6 +40,10 @@ def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
     d["evals"] = [e.to_dict() for e in evals]
     latest = reg.latest_eval(run.id)
     d["latest_eval"] = latest.to_dict() if latest else None
+    from clpbert.train import init_source
+
+    config = run.config or {}
+    d["init"] = {"random": init_source.is_random(config), "from": init_source.describe(config)}
     return d
 
 
@@ -100,6 +104,7 @@ def list_cmd(
 def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
     """Show one run: state, progress, attempts, latest metrics and the latest evaluation."""
     from cli.output import fmt_duration, fmt_num, fmt_time, print_fields, print_json, print_table
+    from clpbert.train import init_source
 
     with open_reader(reconciled=True) as reg:
         run = reg.get_run(run_ref)
@@ -111,7 +116,8 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
     gpus = ", ".join(str(g.get("index")) for g in run.gpus) or "-"
     print_fields([
         ("id", run.id), ("name", run.name or "-"), ("kind", run.kind), ("task", run.task),
-        ("dataset", run.dataset or "-"), ("state", run.state.value), ("reason", run.reason or "-"),
+        ("dataset", run.dataset or "-"), ("init", init_source.describe(run.config or {})),
+        ("state", run.state.value), ("reason", run.reason or "-"),
         ("exit", "-" if run.exit_code is None and run.signal is None
          else f"code {run.exit_code}" + (f", signal {run.signal}" if run.signal else "")),
         ("step", _progress(run)), ("loss", fmt_num(run.latest_loss)),
@@ -123,10 +129,12 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
         ("run dir", run.run_dir), ("notes", run.notes or "-"),
         *_time_split(detail["latest_metrics"]),
     ])
-    latest = detail["latest_eval"]
-    if latest:
-        print_table(["METRIC", "VALUE"], [(k, fmt_num(v)) for k, v in latest["metrics"].items()],
-                    title=f"eval {latest['split']} @ step {latest['step']}")
+    # the latest evaluation of each split: validation (model selection) and test (on best.pt) apart
+    for ev in {e["split"]: e for e in detail["evals"]}.values():
+        chosen = ev["metrics"].get("selected_step")
+        on = f" (checkpoint of step {int(chosen)}, chosen on validation)" if chosen is not None else ""
+        print_table(["METRIC", "VALUE"], [(k, fmt_num(v)) for k, v in ev["metrics"].items()],
+                    title=f"eval {ev['split']} @ step {ev['step']}{on}")
 
 
 def register(app: typer.Typer) -> None:

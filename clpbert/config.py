@@ -70,7 +70,10 @@ class TaskConfig:
     min_num_labels: int = 0
     """QA: the classifier has max(|ans2label|, this) outputs (1500 MSRVTT-QA, 1540 FrameQA)."""
     loss_type: str = "ce"
-    """`ce`, or `bce` (VQA soft scores, times num_labels)."""
+    """`ce`, `bce` (VQA soft scores, times num_labels) or `rank` (retrieval: hinge on sigmoid scores,
+    one output; the original's earlier MSRVTT setting)."""
+    margin: float = 0.2
+    """`rank` loss: the hinge margin between a positive's and a negative's sigmoid score."""
     score_agg_func: str = "mean"
     """Clip-score aggregation over clips: `mean`, `max` or `lse` (logsumexp)."""
     num_options: int = 5
@@ -141,6 +144,10 @@ class OptimConfig:
     grad_norm: float = 5.0
     """Gradient clipping max-norm (0 disables)."""
     grad_accum: int = 1
+    global_batch: int = 0
+    """Groups per optimiser step over all processes (per-GPU batch x GPUs x grad_accum). The presets
+    state the original's; a launch on another GPU count keeps it by adapting data.batch_size or
+    grad_accum (clpbert.train.steps). 0 = use data.batch_size and grad_accum as they are."""
     epochs: float = 10
     max_steps: int = 0
     """Stop after this many optimiser steps (0 = from epochs)."""
@@ -185,11 +192,14 @@ class RuntimeConfig:
     log_every: int = 10
     """Write a train event every N optimiser steps."""
     init_checkpoint: str = ""
-    """Weights to start from (a file, registered checkpoint name, or run id)."""
+    """Weights to start from (a file, registered checkpoint name, or run id); the finetuning presets
+    say `pretrained` (the original's image-text checkpoint); `none` = random weights, on purpose."""
     init_cnn: str = ""
-    """Pretraining from scratch: a grid-feat / torchvision ResNet-50 file for the CNN."""
+    """Without init_checkpoint: a grid-feat / torchvision ResNet-50 file or checkpoint name for the CNN
+    (the pretraining preset: grid-feat-r50)."""
     init_bert: str = ""
-    """Pretraining from scratch: a local HF BERT directory for the transformer."""
+    """Without init_checkpoint: a local HF BERT directory or checkpoint name (pretraining:
+    bert-base-uncased)."""
     num_threads: int = 0
     """torch intra-op threads per process on CPU (0 = cores / processes)."""
     checkpoint_every: int = 0
@@ -239,8 +249,10 @@ def _video_preset(name: str, head: str, *, txt: int, img: int, fps: float, frm: 
     cfg.task = TaskConfig(name=name, head=head, score_agg_func=agg, **task_kw)
     cfg.data = DataConfig(max_txt_len=txt, max_img_size=img, fps=fps, num_frm=frm, train_n_clips=clips,
                           batch_size=bsz)
-    cfg.optim = OptimConfig(grad_accum=accum, epochs=epochs)
+    # the original finetuned on 4 GPUs (spec §4.2)
+    cfg.optim = OptimConfig(grad_accum=accum, epochs=epochs, global_batch=4 * bsz * accum)
     cfg.eval = EvalConfig(num_valid=valid[0], min_valid_steps=valid[1])
+    cfg.runtime.init_checkpoint = "pretrained"  # every finetune starts from the image-text checkpoint
     return cfg
 
 
@@ -250,8 +262,10 @@ def _preset_pretrain() -> RunConfig:
     cfg.task = TaskConfig(name="pretrain", head="pretrain", num_labels=2, itm_neg_prob=0.5, mlm_prob=0.15)
     cfg.data = DataConfig(max_txt_len=30, max_img_size=768, num_frm=1, train_n_clips=1, batch_size=32,
                           max_n_example_per_group=2)
-    cfg.optim = OptimConfig(grad_accum=2, epochs=40)
+    # 8 GPUs x 32 images x accumulation 2 = 512 images (1024 image-text pairs) per step
+    cfg.optim = OptimConfig(grad_accum=2, epochs=40, global_batch=512)
     cfg.eval = EvalConfig(num_valid=200, min_valid_steps=100, metric="itm_acc")
+    cfg.runtime = RuntimeConfig(init_cnn="grid-feat-r50", init_bert="bert-base-uncased")
     return cfg
 
 
@@ -259,6 +273,7 @@ def _preset_msrvtt_ret() -> RunConfig:
     cfg = _video_preset("msrvtt_ret", "retrieval", txt=20, img=448, fps=2, frm=2, clips=8, agg="lse",
                         bsz=16, accum=1, epochs=20, valid=(100, 100), num_labels=2, itm_neg_size=1)
     cfg.eval.metric = "t2v/r1"
+    cfg.data.test_split = "test"  # 1k-A: tested once on the checkpoint chosen on val
     return cfg
 
 
@@ -266,6 +281,7 @@ def _preset_didemo_ret() -> RunConfig:
     cfg = _video_preset("didemo_ret", "retrieval", txt=100, img=448, fps=2, frm=2, clips=8, agg="lse",
                         bsz=8, accum=4, epochs=20, valid=(200, 100), num_labels=2, itm_neg_size=1)
     cfg.eval.metric = "t2v/r1"
+    cfg.data.test_split = "test"
     return cfg
 
 
@@ -281,6 +297,7 @@ def _preset_msrvtt_qa() -> RunConfig:
     cfg = _video_preset("msrvtt_qa", "qa", txt=100, img=448, fps=2, frm=2, clips=8, agg="lse", bsz=16,
                         accum=1, epochs=10, valid=(10, 50), num_labels=1500, min_num_labels=1500)
     cfg.eval.metric = "acc"
+    cfg.data.test_split = "test"
     return cfg
 
 
@@ -295,9 +312,11 @@ def _preset_msrvtt_mc() -> RunConfig:
     """MSRVTT multiple choice: inference only, scoring the 5 captions with a retrieval model."""
     cfg = _preset_msrvtt_ret()
     cfg.kind = "eval"
+    cfg.optim.global_batch = 0
+    cfg.runtime.init_checkpoint = ""  # evaluates the retrieval model given with --init
     cfg.task.name = "msrvtt_mc"
     cfg.task.num_options = 5
-    cfg.data.val_split = "test"
+    cfg.data.val_split, cfg.data.test_split = "test", ""
     cfg.eval.metric = "acc"
     return cfg
 
@@ -306,9 +325,10 @@ def _preset_vqa() -> RunConfig:
     cfg = RunConfig(kind="finetune")
     cfg.task = TaskConfig(name="vqa", head="qa", num_labels=3129, min_num_labels=3129, loss_type="bce")
     cfg.data = DataConfig(max_txt_len=20, max_img_size=768, num_frm=1, train_n_clips=1, batch_size=32,
-                          max_n_example_per_group=2, train_split="train", val_split="test")
-    cfg.optim = OptimConfig(lr=1e-4, cnn_lr=1e-4, grad_norm=2.0, grad_accum=1, epochs=5)
+                          max_n_example_per_group=2, train_split="train", val_split="val")
+    cfg.optim = OptimConfig(lr=1e-4, cnn_lr=1e-4, grad_norm=2.0, grad_accum=1, epochs=5, global_batch=128)
     cfg.eval = EvalConfig(num_valid=30, min_valid_steps=100, metric="acc")
+    cfg.runtime.init_checkpoint = "pretrained"
     return cfg
 
 
@@ -567,7 +587,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("pretrain", "finetune", "eval"),
     "model.cnn_norm": ("frozen_bn", "bn"),
     "task.head": ("pretrain", "qa", "mc", "retrieval"),
-    "task.loss_type": ("ce", "bce"),
+    "task.loss_type": ("ce", "bce", "rank"),
     "task.score_agg_func": ("mean", "max", "lse"),
     "data.frm_sampling_strategy": ("rand", "uniform", "middle", "start"),
     "optim.lr_schedule": ("linear", "constant"),
@@ -586,11 +606,16 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
     if cfg.task.score_agg_func == "lse" and cfg.task.loss_type != "ce":
         raise ConfigError("task.score_agg_func=lse needs task.loss_type=ce (spec §1.9)")
+    if cfg.task.loss_type == "rank" and cfg.task.head != "retrieval":
+        raise ConfigError("task.loss_type=rank is a retrieval loss; use ce or bce for task.head="
+                          f"{cfg.task.head}")
     if len(cfg.model.cnn_blocks) != 4 or any(b < 1 for b in cfg.model.cnn_blocks):
         raise ConfigError("model.cnn_blocks needs 4 positive block counts (res2..res5), e.g. 3,4,6,3")
     if cfg.model.hidden_size % cfg.model.num_heads:
         raise ConfigError(f"model.hidden_size={cfg.model.hidden_size} must be divisible by "
                           f"model.num_heads={cfg.model.num_heads}")
+    if cfg.optim.global_batch < 0:
+        raise ConfigError(f"optim.global_batch must be 0 (off) or positive, got {cfg.optim.global_batch}")
     for key in ("data.batch_size", "data.num_frm", "data.train_n_clips", "data.inference_n_clips",
                 "data.max_txt_len", "data.max_img_size", "optim.grad_accum"):
         owner, name, _ = _locate(cfg, key)

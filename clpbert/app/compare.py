@@ -45,8 +45,9 @@ def compare_data(reg: Registry, refs: list[str], all_keys: bool = False) -> dict
     config = {k: list(values.values()) for k, values in diff.items()}
     metrics: dict[str, list[Any]] = {}
     for i, r in enumerate(runs):
-        ev = reg.latest_eval(r.id)
-        values = {f"{ev.split}/{k}": v for k, v in ev.metrics.items()} if ev else {}
+        # the latest evaluation of each split: val (model selection) and test (once, on best.pt) apart
+        latest = {ev.split: ev for ev in reg.list_evals(r.id)}
+        values = {f"{split}/{k}": v for split, ev in latest.items() for k, v in ev.metrics.items()}
         values.update({k: m.value for k, m in reg.latest_metrics(r.id).items() if k.startswith("train/")})
         for k, v in values.items():
             metrics.setdefault(k, [None] * len(runs))[i] = v

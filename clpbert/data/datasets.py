@@ -2,10 +2,12 @@
 
 `build_dataset(cfg, split, train, tokenizer, txt_db_path, vis_db_path)` picks the dataset from the task:
 
-  pretrain   PretrainDataset   images + captions; k captions per image group in training, ITM negatives
-                               (prob itm_neg_prob, a caption of another image, label 0), MLM masking
+  pretrain   PretrainDataset   images + captions; training groups are chunks of k captions of one image
+                               (clpbert.data.grouping: the original's epoch), ITM negatives (prob
+                               itm_neg_prob, a caption of another image, label 0), MLM masking
   qa         QADataset         question -> ans2label[answer]; unknown answers: skipped in training,
                                label -100 at evaluation (counted wrong); VQA soft scores -> `targets`
+                               (zero targets kept in training, as the original)
   mc         MCDataset         texts = question + " " + option_i (msrvtt_mc: the option captions alone),
                                labels = correct option (B,)
   retrieval  RetrievalDataset  training: 1 positive + itm_neg_size captions of other videos (labels 1/0)
@@ -39,6 +41,7 @@ from torch.utils.data import Dataset, get_worker_info
 from clpbert.config import RunConfig
 from clpbert.data.collate import add_mlm, collate_items, empty_frames
 from clpbert.data.decode import VideoDecodeError, load_frames
+from clpbert.data.grouping import chunk_groups, record_key
 from clpbert.data.sampling import SamplingPlan, plan_sampling
 from clpbert.data.tokenizer import tokenize
 from clpbert.data.transforms import AspectRatioError
@@ -48,18 +51,8 @@ from clpbert.errors import UserError
 
 log = logging.getLogger("clpbert.data")
 
-KEY_FIELDS = ("video_id", "clip_name", "gif_name", "coco_id", "vg_id", "image_id")
 IMAGE_TASKS = frozenset({"pretrain", "vqa"})
 ITM_NEG_TRIES = 5
-
-
-def record_key(rec: dict[str, Any]) -> str:
-    """The vis_db key of a txt_db record (the first id field present, spec §3.2)."""
-    for name in KEY_FIELDS:
-        if name in rec and rec[name] is not None:
-            return str(rec[name])
-    raise UserError(f"txt_db record has none of the id fields {', '.join(KEY_FIELDS)}: {str(rec)[:120]}; "
-                    "re-create the txt_db with `clpbert datasets prepare NAME`")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,10 +161,11 @@ class QADataset(_Base):
         self.ans2label = ans2label
         self.num_labels = num_labels
         self.soft = any(isinstance(r.get("labels"), dict) for r in records[:100])
-        if train:  # answers outside the vocabulary cannot be learnt: drop them (the original does too)
-            records = [r for r in records if self._label(r) != -100 or self._targets_nonzero(r)]
-        self.groups = _group(records, group_size if train else 1)
+        if train and not self.soft:  # answers outside the vocabulary cannot be learnt: dropped
+            records = [r for r in records if self._label(r) != -100]
+        # VQA (soft scores): questions without an in-vocabulary answer train with zero targets
         self.group_size = group_size if train else 1
+        self.groups = chunk_groups(records, self.group_size, record_key, pad=train, rng=random.Random(seed))
         super().__init__(records, loader, tokenizer, max_txt_len, train, seed)
 
     def _label(self, rec: dict[str, Any]) -> int:
@@ -180,17 +174,12 @@ class QADataset(_Base):
             answer = max(rec["labels"].items(), key=lambda kv: kv[1])[0]
         return self.ans2label.get(str(answer), -100) if answer is not None else -100
 
-    def _targets_nonzero(self, rec: dict[str, Any]) -> bool:
-        return isinstance(rec.get("labels"), dict) and any(a in self.ans2label for a in rec["labels"])
-
     def __len__(self) -> int:
         return len(self.groups)
 
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         rng = self.rng(index)
         group = self.groups[index]
-        if len(group) > self.group_size:
-            group = rng.sample(group, self.group_size)
         frames = self.loader.load(record_key(group[0]), rng)
         if frames is None:
             return None
@@ -355,7 +344,7 @@ class PretrainDataset(_Base):
                  itm_neg_prob: float, mlm_prob: float):
         super().__init__(records, loader, tokenizer, max_txt_len, train, seed)
         self.group_size = group_size if train else 1
-        self.groups = _group(records, self.group_size)
+        self.groups = chunk_groups(records, self.group_size, record_key, pad=train, rng=random.Random(seed))
         self.keys = [record_key(r) for r in records]
         self.itm_neg_prob = itm_neg_prob
         self.mlm_prob = mlm_prob
@@ -373,8 +362,6 @@ class PretrainDataset(_Base):
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         rng = self.rng(index)
         group = self.groups[index]
-        if len(group) > self.group_size:
-            group = rng.sample(group, self.group_size)
         key = record_key(group[0])
         frames = self.loader.load(key, rng)
         if frames is None:
@@ -404,16 +391,6 @@ class PretrainDataset(_Base):
 # ----------------------------------------------------------------------------------------------
 # Building
 # ----------------------------------------------------------------------------------------------
-
-
-def _group(records: list[dict[str, Any]], group_size: int) -> list[list[dict[str, Any]]]:
-    """k == 1: one group per record. k > 1: one group per video/image, in first-seen order."""
-    if group_size <= 1:
-        return [[r] for r in records]
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        groups.setdefault(record_key(r), []).append(r)
-    return list(groups.values())
 
 
 def _require_fields(records: list[dict[str, Any]], fields: Sequence[str], path: Path, split: str) -> None:

@@ -6,7 +6,7 @@
       (pretrain head: PretrainOutput(mlm_logits (B', Lt, V), itm_logits (B', 2)))
   ClipBert.forward(frames, input_ids, attention_mask, repeats) = score(encode_video(frames), ...)
   aggregate_clip_scores(logits (B', N, K), "mean"|"max"|"lse") -> (B', K)
-  clip_loss(logits (B', N, K), labels, how, loss_type="ce"|"bce") -> scalar
+  clip_loss(logits (B', N, K), labels, how, loss_type="ce"|"bce"|"rank", margin) -> scalar
   mc_option_logits(logits (B*opts, N, 1), opts) -> (B, N, opts)
   Parameter groups: names start with `cnn.` or `transformer.`; model.named_cnn_parameters() /
   named_transformer_parameters() yield trainable ones. Speed: model.to_channels_last(),

@@ -225,12 +225,15 @@ def mc_option_logits(logits: torch.Tensor, num_options: int) -> torch.Tensor:
     return logits.view(bo // num_options, num_options, n).transpose(1, 2)
 
 
-def clip_loss(logits: torch.Tensor, labels: torch.Tensor, how: str, loss_type: str = "ce") -> torch.Tensor:
+def clip_loss(logits: torch.Tensor, labels: torch.Tensor, how: str, loss_type: str = "ce",
+              margin: float = 0.2) -> torch.Tensor:
     """Scalar loss of clip logits (B', N, K).
 
-    ce:  cross-entropy on the aggregated logits, averaged over B'. With `lse` this is exactly
-         mean_i [logsumexp_{c,k} logits[i,c,k] - logsumexp_c logits[i,c,y_i]] (spec §1.9).
-    bce: VQA soft scores (B', K): BCE-with-logits averaged over all elements, times K.
+    ce:   cross-entropy on the aggregated logits, averaged over B'. With `lse` this is exactly
+          mean_i [logsumexp_{c,k} logits[i,c,k] - logsumexp_c logits[i,c,y_i]] (spec §1.9).
+    bce:  VQA soft scores (B', K): BCE-with-logits averaged over all elements, times K.
+    rank: retrieval with one output (K=1): hinge max(0, margin + s_neg - s_pos) on sigmoid
+          scores, each video's positive (label 1) against its negatives (label 0), averaged.
     """
     if how == "lse" and loss_type != "ce":
         raise ValueError("score_agg_func=lse needs loss_type=ce (spec §1.9)")
@@ -239,4 +242,13 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, how: str, loss_type: s
         return F.cross_entropy(z, labels)
     if loss_type == "bce":
         return F.binary_cross_entropy_with_logits(z, labels.float()) * z.shape[1]
-    raise ValueError(f"unknown loss_type {loss_type!r}; expected ce or bce")
+    if loss_type == "rank":
+        return rank_loss(z[:, 0].sigmoid(), labels, margin)
+    raise ValueError(f"unknown loss_type {loss_type!r}; expected ce, bce or rank")
+
+
+def rank_loss(scores: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Hinge ranking loss (B',) sigmoid scores in groups [positive, negatives...] per video."""
+    pos = scores[labels == 1]  # (B,)
+    neg = scores[labels == 0].view(pos.shape[0], -1)  # (B, itm_neg_size)
+    return torch.clamp(margin + neg - pos[:, None], min=0).mean()

@@ -150,7 +150,21 @@ def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | N
         if cfg.runtime.device == "cuda":
             raise UserError("runtime.device=cuda needs GPUs: add --gpus (e.g. --gpus 0 or --gpus auto:1)")
         cfg.runtime.device = "cpu"
+    from clpbert.config import preset
+    from clpbert.train.steps import adapt_global_batch
+
+    adapt_global_batch(cfg, request_world_size(req, gpus), preset(cfg.task.name))
+    from clpbert.train.init_source import check_init
+
+    check_init(cfg, reg)
     return cfg, gpus
+
+
+def request_world_size(req: LaunchRequest, gpus: GpuRequest) -> int:
+    """Trainer processes of a launch: one per GPU (one for a CPU run) on each node."""
+    if req.slurm is not None:
+        return max(1, req.slurm.gpus_per_node) * req.slurm.nnodes
+    return max(1, gpus.count) * req.topology.nnodes
 
 
 def launch_run(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None = None,

@@ -1,9 +1,11 @@
 """The training loop: one process per GPU (or CPU), driven by a resolved RunConfig.
 
 Order of a run: join the process group -> resolve data -> build datasets, model, optimiser ->
-resume from RUN_DIR/checkpoints/latest.json if there is one -> steps (grad accumulation, clipping,
+resume from RUN_DIR/checkpoints/latest.json if there is one -> steps (summed grad accumulation, clipping,
 per-group lr schedule) -> evaluate every valid_steps and at the end -> checkpoint after every
-evaluation (best.pt by the task metric) -> finish event.
+evaluation (best.pt by the task metric) -> the test split once, on best.pt -> finish event.
+Model selection never sees the test split: with data.test_split set, only data.val_split is
+evaluated while training.
 
 Stopping: SIGTERM/SIGINT set a flag that every rank checks at the next step boundary (all ranks
 agree through one all-reduce), then a checkpoint is written and the finish event says
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import random
 import signal
@@ -32,6 +33,7 @@ from clpbert.runs.lifecycle import TrainerStatus
 from clpbert.train import checkpoint as ckpt
 from clpbert.train import distributed
 from clpbert.train import optim as optim_mod
+from clpbert.train import steps as steps_mod
 from clpbert.train.data import DataSource, EpochOrder, eval_loader, resolve_sources, train_loader
 from clpbert.train.events import EVENTS_PER_NODE_ENV, EventWriter, previous_attempts
 from clpbert.train.step_timing import StepTimer, attach_comm_timer
@@ -113,6 +115,7 @@ class Trainer:
         self.last_metrics: dict[str, float] | None = None
         self.skipped = 0
         self.timing = StepTimer(self.dist.device)
+        self.overflows = 0
 
     # ------------------------------------------------------------------------------------------
     # setup
@@ -140,7 +143,14 @@ class Trainer:
                 self.train_sets.append((src.name, ds))
         src = self.sources[0]
         self.eval_sets: dict[str, Any] = {}
+        from clpbert.data.txt_db import TxtDB
+
+        have = TxtDB(src.txt_db).splits()
         for split in dict.fromkeys(s for s in (cfg.data.val_split, cfg.data.test_split) if s):
+            if split == cfg.data.test_split and split != cfg.data.val_split and split not in have:
+                if self.dist.is_main:  # the preset names a test split this dataset does not have
+                    log.info("no %r split in %s: no test evaluation", split, src.txt_db)
+                continue
             self.eval_sets[split] = build_dataset(cfg, split, False, self.tokenizer, src.txt_db, src.vis_db)
 
     def _num_labels(self) -> int | None:
@@ -159,8 +169,9 @@ class Trainer:
         seed_everything(cfg.runtime.seed)  # same initial weights on every rank
         model = build_model(cfg.model, cfg.task, num_labels=self._num_labels())
         rt = cfg.runtime
-        init = resolve_init_checkpoint(rt.init_checkpoint) if rt.init_checkpoint else ""
-        for report in initialize(model, init_checkpoint=init, init_cnn=rt.init_cnn, init_bert=rt.init_bert):
+        from clpbert.train.init_source import resolve_paths
+
+        for report in initialize(model, **resolve_paths(cfg)):
             if self.dist.is_main:
                 log.info("loaded weights: %s", report)
         if cfg.optim.freeze_cnn:
@@ -191,14 +202,9 @@ class Trainer:
             self.total_steps = 0
             self.valid_every = 0
             return
-        if cfg.task.head == "pretrain":
-            n_batches = sum(o.batches_per_epoch for o in self.orders)
-            self.total_steps = cfg.optim.max_steps or max(1, math.ceil(n_batches * cfg.optim.epochs
-                                                                        / cfg.optim.grad_accum))
-        else:
-            self.total_steps = optim_mod.total_steps(len(self.train_sets[0][1]), cfg.optim.epochs,
-                                                     self.dist.world_size, d.batch_size, cfg.optim.grad_accum,
-                                                     max_steps=cfg.optim.max_steps)
+        # the original's formula (train/steps.py): ceil(epochs x training groups / global batch)
+        groups = sum(len(ds) for _, ds in self.train_sets)
+        self.total_steps = steps_mod.total_steps(groups, cfg, world)
         e = cfg.eval
         self.valid_every = optim_mod.valid_steps(self.total_steps, e.num_valid, e.min_valid_steps,
                                                  e.valid_steps)
@@ -296,8 +302,20 @@ class Trainer:
     # evaluation
     # ------------------------------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, float] | None:
-        if not self.eval_sets:
+    def selection_splits(self) -> list[str] | None:
+        """Splits evaluated while training: the validation split alone when the run also has a test
+        split (model selection never sees test), else every eval split (None)."""
+        d = self.cfg.data
+        if self.train_sets and d.test_split and d.test_split != d.val_split and d.val_split in self.eval_sets:
+            return [d.val_split]
+        return None
+
+    def evaluate(self, splits: list[str] | None = None, extra: dict[str, float] | None = None,
+                 select: bool = True) -> dict[str, float] | None:
+        """Evaluate `splits` (None: every eval split); the first one's metrics are returned and, with
+        `select`, become the metrics that pick best.pt."""
+        names = list(self.eval_sets) if splits is None else [s for s in splits if s in self.eval_sets]
+        if not names:
             return None
         self.model.eval()
         ctx = EvalContext(model=self.model, cfg=self.cfg, device=self.dist.device, dist=self.dist,
@@ -307,11 +325,12 @@ class Trainer:
                           save_predictions=self.cfg.eval.save_predictions)
         first = None
         try:
-            for split, ds in self.eval_sets.items():
+            for split in names:
                 t0 = time.time()
                 ctx.predictions = None
-                m = self.task.evaluate(ctx, ds)
+                m = self.task.evaluate(ctx, self.eval_sets[split])
                 m["eval_s"] = time.time() - t0
+                m.update(extra or {})
                 saved = self._save_predictions(split, ctx.predictions)
                 self.events.eval(self.step, split, m, predictions=saved)
                 if self.dist.is_main:
@@ -320,7 +339,8 @@ class Trainer:
                 first = m if first is None else first
         finally:
             self.model.train()
-        self.last_metrics = first
+        if select:
+            self.last_metrics = first
         return first
 
     def _save_predictions(self, split: str, preds: Any) -> dict[str, Any] | None:
@@ -334,6 +354,23 @@ class Trainer:
         path = store.write_predictions(self.run_dir, self.step, split, preds.kind, preds.rows,
                                        task=self.cfg.task.name, expected=preds.expected)
         return {"path": str(path), "kind": preds.kind, "rows": len(preds.rows), "write_s": time.time() - t0}
+
+    def test_on_best(self) -> dict[str, float] | None:
+        """The test split, once, on the checkpoint chosen on validation (best.pt; the final weights
+        when no evaluation chose one). Its eval event carries `selected_step`; nothing is selected."""
+        test = self.cfg.data.test_split
+        if self.selection_splits() is None or test not in self.eval_sets:
+            return None
+        best = self.run_dir / ckpt.CKPT_DIR / ckpt.BEST
+        selected = self.step
+        if best.is_file():
+            state = ckpt.load_file(best, map_location="cpu")
+            self.model.load_state_dict(state["model"])
+            selected = int(state["step"])
+        if self.dist.is_main:
+            log.info("testing %s on the checkpoint of step %d (chosen on %s)", test, selected,
+                     self.cfg.data.val_split)
+        return self.evaluate([test], extra={"selected_step": float(selected)}, select=False)
 
     def _is_better(self, metrics: dict[str, float] | None) -> bool:
         name = self._metric_name()
@@ -372,7 +409,9 @@ class Trainer:
                 with self._autocast():
                     out = self.task.loss(model, batch, self.cfg)
                 loss, parts = out.loss, out.parts
-            self.scaler.scale(loss / self.cfg.optim.grad_accum).backward()
+            # the original sums micro-batch gradients (no division by grad_accum), then clips at
+            # optim.grad_norm: the clipping threshold applies to the sum
+            self.scaler.scale(loss).backward()
         timed()
         return float(loss.detach()), parts
 
@@ -394,8 +433,14 @@ class Trainer:
         max_norm = cfg.optim.grad_norm if cfg.optim.grad_norm > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         lrs = optim_mod.apply_lr(self.optimizer, self.step + 1, self.total_steps, cfg.optim)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        from clpbert.model.precision import scaled_step
+
+        skipped = scaled_step(self.scaler, self.optimizer)
+        if skipped:
+            self.overflows += 1
+            if self.dist.is_main:
+                log.info("gradient overflow at step %d: step skipped, loss scale now %g", self.step + 1,
+                         self.scaler.get_scale())
         self.optimizer.zero_grad(set_to_none=True)
         timed()
         self.step += 1
@@ -403,6 +448,8 @@ class Trainer:
         out = {"loss": sum(losses) / n, "lr": lrs.lr, "lr_cnn": lrs.lr_cnn, "grad_norm": grad_norm,
                "videos": float(videos)}
         out.update({f"loss/{k}": v / n for k, v in parts_sum.items()})
+        if self.scaler.is_enabled():  # fp16: the dynamic loss scale and the overflow-skipped steps so far
+            out.update(loss_scale=float(self.scaler.get_scale()), overflow_steps=float(self.overflows))
         return out
 
     def _timed_step(self) -> dict[str, float]:
@@ -471,7 +518,7 @@ class Trainer:
                 self._log(window, t_window)
                 window, t_window = [], time.time()
             if self.step % self.valid_every == 0 and self.step < self.total_steps:
-                self.save(is_best=self._is_better(self.evaluate()))
+                self.save(is_best=self._is_better(self.evaluate(self.selection_splits())))
                 saved_at = self.step
             elif cfg.runtime.checkpoint_every and self.step % cfg.runtime.checkpoint_every == 0:
                 self.save()
@@ -492,7 +539,10 @@ class Trainer:
         if window:
             self._log(window, t_window)
         if saved_at != self.step:
-            self.save(is_best=self._is_better(self.evaluate()) if cfg.eval.eval_at_end else False)
+            self.save(is_best=self._is_better(self.evaluate(self.selection_splits())) if cfg.eval.eval_at_end
+                      else False)
+        if cfg.eval.eval_at_end:
+            self.test_on_best()
         return status
 
 

@@ -112,8 +112,8 @@ def test_user_mistakes_are_one_line_exit_2_and_create_nothing(inproc) -> None:
 
 
 def test_slurm_writes_the_script_and_registers_the_run(inproc) -> None:
-    res = inproc("run", "finetune", "--task", "msrvtt_qa", "--set", "data.txt_db=/x", "--slurm",
-              "--nnodes", "4", "--gpus-per-node", "8", "--partition", "a100", "--json")
+    res = inproc("run", "finetune", "--task", "msrvtt_qa", "--set", "data.txt_db=/x", "--init", "none",
+                 "--slurm", "--nnodes", "4", "--gpus-per-node", "8", "--partition", "a100", "--json")
     assert res.returncode == 0, res.stderr
     run = json.loads(res.stdout)
     script = Path(run["run_dir"]) / "job.sbatch"
@@ -306,7 +306,7 @@ def test_runs_edit_renames_and_tags(inproc) -> None:
 
 
 def test_run_sweep_json_and_its_mistakes(inproc) -> None:
-    base = ["run", "finetune", "--task", "msrvtt_qa", "--set", "data.txt_db=/x", "--slurm",
+    base = ["run", "finetune", "--task", "msrvtt_qa", "--set", "data.txt_db=/x", "--init", "none", "--slurm",
             "--gpus-per-node", "1"]
     res = inproc(*base, "--sweep", "optim.lr=1e-5,5e-5", "--json")
     assert res.returncode == 0, res.stderr

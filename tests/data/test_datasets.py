@@ -130,7 +130,7 @@ def test_pretrain_groups_itm_and_mlm(db, tokenizer):
     cfg = cfg_for("pretrain")
     cfg.task.itm_neg_prob = 0.5
     ds = build_dataset(cfg, "train", True, tokenizer, db / "pre", db / "vis_db")
-    assert len(ds) == 4  # one group per image
+    assert len(ds) == 8  # 3 captions per image: 2 chunks of 2 (the second padded), spec §1.8
     batch = ds.collate([ds[i] for i in range(4)])
     assert batch["frames"].shape == (4, 1, 1, 3, L, L) and batch["repeats"].tolist() == [2] * 4
     assert batch["mlm_labels"].shape == batch["input_ids"].shape == (8, 16)

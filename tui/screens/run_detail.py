@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Label, SelectionList, Sta
 from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
+from clpbert.train import init_source
 from tui import formatting as fmt
 from tui.data import DetailUpdate, RunInfo
 from tui.widgets.eval_table import EvalTable
@@ -154,6 +155,8 @@ class RunDetailScreen(Screen[None]):
         text.append(f"\nGPUs {gpus}   started {started}   host {host}   dir {fmt.short_path(info.run_dir)}")
         if info.tags:
             text.append(f"   tags {', '.join(info.tags)}")
+        if init_source.is_random(info.config):
+            text.append("\ninit: random weights (--init none)", style="yellow")
         if info.reason:
             text.append(f"\nreason: {info.reason}", style="yellow")
         if info.notes:

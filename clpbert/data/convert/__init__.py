@@ -8,11 +8,12 @@ ClipBERT records of spec §3.2. `keys.py` is the single key function shared with
 |--------------|---------------------------------------|---------------------------------|-----------------|
 | tgif_qa      | NAME-action/-transition/-frameqa      | train (Train_*), val (Test_*)   | gif_name (stem) |
 | msrvtt_qa    | NAME (msrvtt_qa)                      | train/val/test (*_qa.json)      | video_id videoN |
-| msrvtt_ret   | NAME (msrvtt_ret), NAME-mc (msrvtt_mc)| train (7k), val = test (1k-A)   | clip_name (stem)|
+| msrvtt_ret   | NAME (msrvtt_ret), NAME-mc (msrvtt_mc)| train (7k), val (9k-7k), test   | clip_name (stem)|
 | didemo       | NAME (didemo_ret)                     | train/val/test (*_data.json)    | file name       |
 | anet_captions| NAME (anet_ret)                       | train, dev (val_1), dev2 (val_2)| v_ video id     |
 | coco_captions| NAME (pretrain)                       | train/val (captions_*.json)     | %012d image id  |
 | vg_regions   | NAME (pretrain)                       | train (or --opt split=...)      | str(image id)   |
+| vqa          | NAME (vqa)                            | train (+VG-QA), val, test       | COCO_<sub>_%012d|
 
 Each module's docstring records its decisions (join order of paragraphs, key conventions, what is
 dropped). Multi-dataset formats share one vis_db at NAME/vis_db.

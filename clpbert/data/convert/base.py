@@ -100,6 +100,12 @@ FORMATS: dict[str, FormatInfo] = {f.name: f for f in [
                "COCO captions_{train,val}{2014,2017}.json -> one line per caption",
                {"key": "id12 (default: '%012d' % image_id, the 2017 file stem) or file_name "
                        "(the image record's file stem, e.g. COCO_val2014_000000397133 for 2014 files)"}),
+    FormatInfo("vqa", "vqa",
+               "VQA v2 v2_OpenEnded_mscoco_*_questions.json + v2_mscoco_*_annotations.json (+ Visual Genome "
+               "question_answers.json as train augmentation) -> soft-score answers",
+               {"num_answers": "vocabulary size (default 3129, the original's)",
+                "min_count": "answers seen fewer times in train+val are left out (default 9)",
+                "key": "file_name (default: COCO_<subtype>_%012d, the image file stem) or id12"}),
     FormatInfo("vg_regions", "vg_regions",
                "Visual Genome region_descriptions.json -> one line per region phrase",
                {"split": "split name for the records (default train; VG ships no split)"}),

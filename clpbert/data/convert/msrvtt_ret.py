@@ -12,8 +12,12 @@ Decisions:
   for 9k), as {"caption", "clip_name", "sen_id"}; needs the caption json. Without a train csv the
   json's own split field selects them (split train+validate = the 7,010 videos). Without the json
   only val/test are written and a note says train is missing.
-* `val` and `test` = the 1k-A list, {"caption", "clip_name", "retrieval_key"} (one caption per
-  video, as retrieval eval needs). ClipBERT's separate 1k val is not distributed, so val = test.
+* `test` = the 1k-A list, {"caption", "clip_name", "retrieval_key"} (one caption per video, as
+  retrieval eval needs). It is evaluated once, on the checkpoint chosen on `val`.
+* `val` (model selection) = 1,000 videos of the 9k list that the 7k list leaves out (in the 9k
+  csv's order, none of them in 1k-A), each with its first caption of the json: disjoint from train
+  and test, as the original's separate 1k val. ClipBERT's own val file is not distributed. Without
+  both csvs and the caption json no val is written, and a note says so: val is never the test set.
 * NAME-mc (task msrvtt_mc): split `test` with {"qid", "clip_name", "answer", "options"}, sharing
   NAME's vis_db. The JSFusion MC csv was not available to check; its columns are found by name
   (video_id|clip_name|vid_key, a1..a5|option_0..4, answer, qid|key).
@@ -88,9 +92,29 @@ def _need(rows: list[dict[str, str]], path: Path, columns: tuple[str, ...]) -> N
 
 
 def _video_list(path: Path) -> set[str]:
+    return set(_video_order(path))
+
+
+def _video_order(path: Path) -> list[str]:
     rows = _csv_rows(path)
     _need(rows, path, ("video_id",))
-    return {r["video_id"] for r in rows}
+    return [r["video_id"] for r in rows]
+
+
+VAL_SIZE = 1000
+
+
+def _val_records(info_path: Path, nine_k: Path, seven_k: Path, test: list[Record]) -> list[Record]:
+    """The first caption of each of the first VAL_SIZE videos in 9k - 7k - 1k-A (csv order)."""
+    held_out = _video_list(seven_k) | {r["clip_name"] for r in test}
+    candidates = [v for v in dict.fromkeys(_video_order(nine_k)) if v not in held_out]
+    first: dict[str, str] = {}
+    wanted = set(candidates)
+    for s in read_json(info_path).get("sentences") or []:
+        if isinstance(s, dict) and s.get("video_id") in wanted and s["video_id"] not in first:
+            first[s["video_id"]] = normalize_ws(str(s.get("caption", "")))
+    chosen = [v for v in candidates if v in first][:VAL_SIZE]
+    return [{"caption": first[v], "clip_name": v} for v in chosen]
 
 
 def _test_records(path: Path) -> list[Record]:
@@ -180,11 +204,19 @@ def convert(path: Path, options: Mapping[str, str]) -> Conversion:
     elif any(k in found for k in ("test", "mc")):
         notes.append("train split not written: it needs train_val_videodatainfo.json (the MSRVTT captions); "
                      "re-run with a folder holding it and MSRVTT_train.7k.csv")
-    if "test" in found:
-        test = _test_records(found["test"])
-        splits["val"] = test
-        splits["test"] = [dict(r) for r in test]
-        meta["val"] = meta["test"] = "JSFusion 1k-A (MSRVTT_JSFUSION_test.csv), one caption per video"
+    test = _test_records(found["test"]) if "test" in found else []
+    if test:
+        splits["test"] = test
+        meta["test"] = "JSFusion 1k-A (MSRVTT_JSFUSION_test.csv), one caption per video"
+    if train_size == "7k" and all(k in found for k in ("info", "train9k", "train7k")):
+        splits["val"] = _val_records(found["info"], found["train9k"], found["train7k"], test)
+        meta["val"] = (f"{len(splits['val'])} videos of MSRVTT_train.9k.csv that MSRVTT_train.7k.csv leaves "
+                       "out (not in 1k-A), first caption each: model selection, disjoint from train and test")
+        notes.append(f"val: {meta['val']}; test (1k-A) is evaluated once, on the checkpoint chosen on val")
+    if "val" not in splits and (test or "info" in found):
+        notes.append("val split not written: MSRVTT releases none, and it is cut from the 9k list minus the "
+                     "7k list with the captions; add MSRVTT_train.9k.csv, MSRVTT_train.7k.csv and "
+                     "train_val_videodatainfo.json (model selection never runs on test)")
     parts = []
     if splits:
         parts.append(Part(suffix="", task="msrvtt_ret", key_field="clip_name", splits=splits, meta=meta))

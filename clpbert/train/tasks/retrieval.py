@@ -1,10 +1,11 @@
 """Text-to-video retrieval (MSRVTT, DiDeMo and ActivityNet paragraphs).
 
 Training: each video comes with its caption (label 1) and itm_neg_size random captions of other
-videos (label 0); 2-way cross-entropy on the lse-aggregated clip logits (spec §4.3).
-Evaluation (spec §4.4): the full #texts x #videos matrix of P(match) = softmax(z)[:, 1]. Each
-rank takes a shard of the videos, runs the CNN once per video (`encode_video`) and scores every
-text against it in chunks of eval.eval_retrieval_batch_size (`score`); the per-video score
+videos (label 0); 2-way cross-entropy on the lse-aggregated clip logits (spec §4.3), or with
+task.loss_type=rank one output and a hinge (margin task.margin) on sigmoid scores.
+Evaluation (spec §4.4): the full #texts x #videos matrix of P(match) = softmax(z)[:, 1] (sigmoid(z)
+with rank). Each rank takes a shard of the videos, runs the CNN once per video (`encode_video`) and
+scores every text against it in chunks of eval.eval_retrieval_batch_size (`score`); the per-video score
 columns are gathered from all ranks and deduplicated, then R@1/5/10, median and mean rank are
 computed in both directions.
 """
@@ -34,7 +35,8 @@ class RetrievalTask(Task):
 
     def loss(self, model, batch: dict[str, Any], cfg: RunConfig) -> LossOutput:
         logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"], batch["repeats"])
-        return LossOutput(clip_loss(logits, batch["labels"], cfg.task.score_agg_func, "ce"))
+        return LossOutput(clip_loss(logits, batch["labels"], cfg.task.score_agg_func, cfg.task.loss_type,
+                                    cfg.task.margin))
 
     @torch.no_grad()
     def video_scores(self, ctx: EvalContext, visual: torch.Tensor, input_ids: torch.Tensor,

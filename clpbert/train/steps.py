@@ -1,0 +1,208 @@
+"""The original's step arithmetic: global batch, steps per epoch, total steps (spec §4.1, §4.2).
+
+* Global batch = per-GPU batch x processes x gradient accumulation, in groups (a group is one
+  video/image with its k texts). The presets state the original's (`optim.global_batch`: 4 GPUs
+  for finetuning, 8 for pretraining); `adapt_global_batch` keeps it on another process count by
+  changing the per-GPU batch or the accumulation, never raising the per-GPU batch above the
+  preset's (that is what fits in memory). A batch size or accumulation the user set explicitly
+  is kept as given.
+* Total steps = ceil(epochs x G / global batch), G = the number of training groups (Σ⌈n_i/k⌉,
+  clpbert.data.grouping). The original writes it as ceil(epochs x N_examples / (n_gpu x bsz x
+  grad_accum x k)) with N_examples = G x k for finetuning, and ceil(n_batches_in_epoch x epochs /
+  (n_gpu x grad_accum)) with n_batches_in_epoch = Σ_sources G_s / bsz for pretraining: the same
+  number.
+
+Imports nothing heavy: `clpbert run` and `clpbert config show` print this before any torch import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clpbert.data.grouping import count_groups, record_key
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How one optimiser step's groups are made: per-GPU batch x processes x accumulation."""
+
+    per_gpu: int
+    world: int
+    accum: int
+    target: int = 0
+    """The global batch asked for (0 = none: per_gpu and accum are used as they are)."""
+    note: str = ""
+
+    @property
+    def global_batch(self) -> int:
+        return self.per_gpu * self.world * self.accum
+
+    def describe(self) -> str:
+        procs = f"{self.world} process{'es' if self.world != 1 else ''}"
+        line = (f"global batch {self.global_batch} = {self.per_gpu} per process x {procs} x accumulation "
+                f"{self.accum}")
+        if self.target and self.target != self.global_batch:
+            line += f" (the preset's is {self.target})"
+        return line + (f"; {self.note}" if self.note else "")
+
+
+def plan_batch(target: int, world: int, per_gpu_max: int) -> tuple[int, int]:
+    """(per-GPU batch, accumulation) giving exactly `target` on `world` processes with the per-GPU
+    batch at most `per_gpu_max` and the fewest accumulation steps; the nearest larger global
+    batch when `target` is not divisible (e.g. 64 on 3 GPUs -> 11 x 3 x 2 = 66)."""
+    world, per_gpu_max = max(world, 1), max(per_gpu_max, 1)
+    per_step = -(-target // world)  # groups each process must see per step
+    for accum in range(max(1, -(-per_step // per_gpu_max)), per_step + 1):
+        if target % (world * accum) == 0 and target // (world * accum) <= per_gpu_max:
+            return target // (world * accum), accum
+    accum = max(1, -(-per_step // per_gpu_max))
+    return -(-per_step // accum), accum
+
+
+def adapt_global_batch(cfg: Any, world: int, preset_cfg: Any | None = None) -> BatchPlan:
+    """Set cfg.data.batch_size / cfg.optim.grad_accum so the global batch is optim.global_batch on
+    `world` processes; returns the plan (printed at launch).
+
+    Leaves both as they are when optim.global_batch is 0, or when either differs from the preset's
+    value (`preset_cfg`): the user chose them, and `--set` wins.
+    """
+    d, o = cfg.data, cfg.optim
+    target = int(getattr(o, "global_batch", 0) or 0)
+    if target <= 0:
+        return BatchPlan(d.batch_size, world, o.grad_accum)
+    if preset_cfg is not None and (d.batch_size != preset_cfg.data.batch_size
+                                   or o.grad_accum != preset_cfg.optim.grad_accum):
+        return BatchPlan(d.batch_size, world, o.grad_accum, target,
+                         note="data.batch_size/optim.grad_accum set explicitly")
+    per_gpu, accum = plan_batch(target, world, d.batch_size)
+    d.batch_size, o.grad_accum = per_gpu, accum
+    plan = BatchPlan(per_gpu, world, accum, target)
+    if plan.global_batch != target:
+        plan = BatchPlan(per_gpu, world, accum, target,
+                         note=f"{target} is not divisible on {world} processes")
+    return plan
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Total optimiser steps from the number of training groups and the batch plan."""
+
+    groups: int
+    batch: BatchPlan
+    epochs: float
+    max_steps: int = 0
+    k: int = 1
+
+    @property
+    def steps_per_epoch(self) -> float:
+        return self.groups / max(self.batch.global_batch, 1)
+
+    @property
+    def total_steps(self) -> int:
+        if self.max_steps > 0:
+            return self.max_steps
+        return max(1, math.ceil(self.epochs * self.groups / max(self.batch.global_batch, 1)))
+
+    def describe(self) -> str:
+        what = f"{self.groups} groups (Σ⌈n_i/{self.k}⌉ texts per image)" if self.k > 1 else \
+            f"{self.groups} examples"
+        line = (f"steps: {_num(self.epochs)} epochs x {what} / global batch {self.batch.global_batch} = "
+                f"{math.ceil(self.epochs * self.groups / max(self.batch.global_batch, 1))} "
+                f"({self.steps_per_epoch:.1f} per epoch)")
+        if self.max_steps > 0:
+            line += f"; optim.max_steps={self.max_steps} caps it"
+        return line
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def total_steps(groups: int, cfg: Any, world: int) -> int:
+    """The trainer's total steps for `groups` training groups on `world` processes."""
+    plan = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum)
+    return StepPlan(groups, plan, cfg.optim.epochs, cfg.optim.max_steps).total_steps
+
+
+# ----------------------------------------------------------------------------------------------
+# Counting groups from the txt_db, without building datasets (and without torch)
+# ----------------------------------------------------------------------------------------------
+
+
+def _keys(path: Path, limit: int) -> Iterator[str]:
+    with open(path, encoding="utf-8") as f:
+        n = 0
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            yield record_key(json.loads(line))
+            n += 1
+            if limit and n >= limit:
+                return
+
+
+def split_groups(txt_db: str | Path, split: str, k: int, limit: int = 0) -> int:
+    """Σ⌈n_i/k⌉ over the images/videos of a txt_db split (the first `limit` records if > 0)."""
+    from clpbert.data.txt_db import TxtDB
+
+    return count_groups(_keys(TxtDB(txt_db).require(split), limit), k)
+
+
+def train_txt_dbs(cfg: Any) -> list[str]:
+    """The txt_db directory of each training source (data.txt_db, else the registered dataset)."""
+    txts = [v.strip() for v in cfg.data.txt_db.split(",") if v.strip()]
+    names = [v.strip() for v in cfg.data.dataset.split(",") if v.strip()]
+    out = []
+    for i in range(max(len(txts), len(names))):
+        if i < len(txts):
+            out.append(txts[i])
+            continue
+        out.append(_registered_txt_db(names[i]))
+    return out
+
+
+def _registered_txt_db(name: str) -> str:
+    from clpbert import paths
+    from clpbert.errors import NotFoundError
+
+    try:
+        from clpbert.registry import open_registry
+
+        with open_registry() as reg:
+            return reg.get_dataset(name).txt_db
+    except NotFoundError:
+        return str(paths.dataset_dir(name) / "txt_db")
+
+
+def plan_steps(cfg: Any, world: int) -> StepPlan:
+    """The step plan of a resolved config on `world` processes, counting its training groups."""
+    k = cfg.data.max_n_example_per_group
+    groups = sum(split_groups(t, cfg.data.train_split, k, cfg.data.max_train_examples)
+                 for t in train_txt_dbs(cfg))
+    batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum)
+    return StepPlan(groups, batch, cfg.optim.epochs, cfg.optim.max_steps, k)
+
+
+def launch_summary(cfg: Any, world: int) -> list[str]:
+    """The lines `clpbert run` and `clpbert config show` print: the batch and the step arithmetic."""
+    batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum, cfg.optim.global_batch)
+    lines = [batch.describe()]
+    if not (cfg.data.dataset or cfg.data.txt_db):
+        lines.append("steps: ceil(epochs x G / global batch), G = Σ⌈n_i/k⌉ training groups of the dataset "
+                     "(give --dataset to count them)")
+        return lines
+    from clpbert.errors import UserError
+
+    try:
+        plan = plan_steps(cfg, world)
+    except (UserError, OSError, ValueError) as e:
+        lines.append(f"steps: counted when the run starts ({str(e).split(';')[0]})")
+        return lines
+    lines.append(StepPlan(plan.groups, batch, plan.epochs, plan.max_steps, plan.k).describe())
+    return lines

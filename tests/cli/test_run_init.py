@@ -1,0 +1,95 @@
+"""Finetuning presets start from the registered `pretrained` checkpoint; without one a launch refuses
+in one line, and `--init none` is the explicit, visible choice of random weights (issue 15.2)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from clpbert.config import preset
+
+TINY = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
+        "model.classifier_hidden=32", "model.cnn_width=8", "model.cnn_blocks=1,1,1,1", "data.max_img_size=64",
+        "data.num_workers=0", "data.train_n_clips=1", "data.num_frm=1", "optim.max_steps=200"]
+
+
+def test_presets_carry_the_originals_init():
+    for task in ("msrvtt_ret", "didemo_ret", "anet_ret", "msrvtt_qa", "tgif_qa_action", "tgif_qa_transition",
+                 "tgif_qa_frameqa", "vqa"):
+        assert preset(task).runtime.init_checkpoint == "pretrained", task
+    pre = preset("pretrain").runtime
+    assert (pre.init_checkpoint, pre.init_cnn, pre.init_bert) == ("", "grid-feat-r50", "bert-base-uncased")
+    demo = preset("demo").runtime
+    assert (demo.init_checkpoint, demo.init_cnn, demo.init_bert) == ("", "", "")  # from scratch by design
+
+
+@pytest.fixture(scope="module")
+def ret_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from clpbert.data.demo import generate_demo_dataset, write_caption_txt_db
+
+    data = generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_train=8, n_val=4, workers=0)
+    write_caption_txt_db(data)
+    return data
+
+
+def _call(*args: str, capsys) -> tuple[int, str, str]:
+    from cli.app import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _kill(run_id: str) -> None:
+    from clpbert.registry import open_registry
+    from clpbert.runs import procs
+
+    with open_registry() as reg:
+        run = reg.get_run(run_id)
+        if run.supervisor_pid and str(run.state) in ("queued", "starting", "running", "stopping"):
+            procs.kill_tree(run.supervisor_pid)
+
+
+@pytest.mark.slow
+def test_finetune_without_pretrained_refuses_and_init_none_starts_marked_random(
+        clpbert_home: Path, ret_dataset: Path, capsys, request):
+    from clpbert.registry import open_registry
+
+    with open_registry() as reg:
+        reg.add_dataset("ret", format="msrvtt_ret", task="msrvtt_ret", txt_db=str(ret_dataset / "ret_txt_db"),
+                        vis_db=str(ret_dataset / "vis_db"), tokenizer=str(ret_dataset / "tokenizer"))
+    code, out, err = _call("run", "finetune", "--task", "msrvtt_ret", "--dataset", "ret", capsys=capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "clpbert download pretrained --from PATH" in lines[0] and "--init none" in lines[0]
+    assert json.loads(_call("runs", "list", "--json", capsys=capsys)[1]) == []  # nothing created
+
+    sets = [x for s in TINY for x in ("--set", s)]
+    code, out, err = _call("run", "finetune", "--task", "msrvtt_ret", "--dataset", "ret", "--init", "none",
+                           *sets, "--json", capsys=capsys)
+    assert code == 0, err
+    run = json.loads(out)
+    request.addfinalizer(lambda: _kill(run["id"]))
+    # the launch prints the batch arithmetic: the preset's 64 videos per step, on one CPU process
+    assert "global batch 64 = 16 per process x 1 process x accumulation 4" in err
+    assert "steps: 20 epochs x 8 examples / global batch 64 = 3 " in err
+    config = (Path(run["run_dir"]) / "config.yaml").read_text()
+    assert "grad_accum: 4" in config and "init_checkpoint: none" in config
+    shown = json.loads(_call("runs", "show", run["id"], "--json", capsys=capsys)[1])
+    assert shown["init"] == {"random": True, "from": "random weights (--init none)"}
+    text = _call("runs", "show", run["id"], capsys=capsys)[1]
+    assert "random weights (--init none)" in text
+    deadline = time.monotonic() + 180
+    while json.loads(_call("runs", "show", run["id"], "--json", capsys=capsys)[1])["state"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert json.loads(_call("runs", "show", run["id"], "--json", capsys=capsys)[1])["state"] in (
+        "starting", "running", "finished")
