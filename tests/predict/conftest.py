@@ -64,6 +64,7 @@ def _small(cfg, data_dir: Path, steps: int, batch_size: int) -> None:
     d.tokenizer = str(data_dir / "tokenizer")
     d.max_img_size, d.fps, d.num_frm, d.train_n_clips, d.inference_n_clips = 128, 2.0, 1, 1, 1
     d.max_txt_len, d.num_workers, d.pin_memory, d.batch_size = 16, 0, False, batch_size
+    d.max_n_example_per_group = 1  # one (colour) question per video: no padded duplicate in a group
     cfg.optim.max_steps = steps
     cfg.eval.valid_steps, cfg.eval.keep_last = 10_000, 1  # evaluate once, at the end
     cfg.runtime.device, cfg.runtime.channels_last, cfg.runtime.log_every = "cpu", False, 25
