@@ -416,7 +416,7 @@ class Trainer:
         stop_at = int(os.environ.get("CLPBERT_TEST_STOP_AT_STEP") or 0)
         window: list[dict[str, float]] = []
         t_window = time.time()
-        saved_at = -1
+        saved_at = evaluated_at = -1
         status = "finished"
         while self.step < self.total_steps:
             window.append(self.train_step())
@@ -425,7 +425,7 @@ class Trainer:
                 window, t_window = [], time.time()
             if self.step % self.valid_every == 0 and self.step < self.total_steps:
                 self.save(is_best=self._is_better(self.evaluate()))
-                saved_at = self.step
+                saved_at = evaluated_at = self.step
             elif cfg.runtime.checkpoint_every and self.step % cfg.runtime.checkpoint_every == 0:
                 self.save()
                 saved_at = self.step
@@ -444,8 +444,12 @@ class Trainer:
                 break
         if window:
             self._log(window, t_window)
-        if saved_at != self.step:
-            self.save(is_best=self._is_better(self.evaluate()) if cfg.eval.eval_at_end else False)
+        # the last step is evaluated even when a periodic save just wrote it (the save then repeats, so
+        # the step file carries the final metric and best.pt can point at it)
+        if cfg.eval.eval_at_end and evaluated_at != self.step:
+            self.save(is_best=self._is_better(self.evaluate()))
+        elif saved_at != self.step:
+            self.save()
         return status
 
 
