@@ -140,8 +140,11 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
 
     Raises UserError for a bad config, dataset or --gpus.
     """
+    from clpbert.runs.init_weights import check_init_weights
+
     cfg = resolve_request_config(req, environ)
     _check_dataset(reg, cfg)
+    check_init_weights(reg, cfg)
     gpus = gpu_request(req.gpus)
     if gpus.cpu:
         if cfg.runtime.device == "cuda":
