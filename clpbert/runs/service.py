@@ -141,7 +141,9 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
     Raises UserError for a bad config, dataset or --gpus.
     """
     from clpbert.runs.init_weights import check_init_weights
+    from clpbert.runs.labels import check_name_and_tags
 
+    check_name_and_tags(req.name, req.tags)
     cfg = resolve_request_config(req, environ)
     _check_dataset(reg, cfg)
     check_init_weights(reg, cfg)
