@@ -67,7 +67,7 @@ def add_cmd(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of that name.")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Register a weights file (computes its sha256 and size) once it has loaded as a state dict."""
+    """Register a weights file that loads as a state dict (computes its sha256 and size)."""
     from cli.output import diag, print_json
     from clpbert.model.weights import read_state_dict
     from clpbert.registry.checksum import sha256_file

@@ -180,7 +180,8 @@ def run_json(reg: Any, run: Any) -> dict[str, Any]:
 def run(
     kind: Annotated[str, typer.Argument(help="pretrain | finetune | eval", show_default=False)],
     task: Annotated[str | None, typer.Option("--task", "-t", help="Task preset (e.g. msrvtt_qa, demo); "
-                                             "`clpbert config tasks` lists them.")] = None,
+                                             "`clpbert config show --task NAME` prints one, an "
+                                             "unknown NAME lists them all.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Registered dataset name "
                                                 "(data.dataset).")] = None,
     init: Annotated[str | None, typer.Option("--init", help="Initial weights: file, checkpoint name or "

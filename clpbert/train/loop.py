@@ -242,6 +242,9 @@ class Trainer:
     def _restore(self) -> tuple[list[dict[str, Any]], bool]:
         """Load the latest checkpoint if resuming; returns (data positions, resumed)."""
         want = self.cfg.runtime.resume if self.resume is None else self.resume
+        if self.dist.is_main:  # a previous attempt killed mid-write left its temp file
+            for p in ckpt.remove_stale_temps(self.run_dir):
+                log.info("removed %s, left by an interrupted checkpoint write", p.name)
         if not want or not self.train_sets:
             return [], False
         found = ckpt.load_latest(self.run_dir, map_location="cpu") if self.dist.is_main else None
