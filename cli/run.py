@@ -209,6 +209,9 @@ def run(
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the created (with --follow: final) run as "
                                           "JSON.")] = False,
+    min_video_coverage: Annotated[float, typer.Option(
+        "--min-video-coverage", min=0.0, max=1.0, help="Refuse the launch when fewer of a split's records "
+        "have their video in the vis_db (0 turns the check off).")] = 0.5,
 ) -> None:
     from clpbert.errors import UserError
     from clpbert.registry import open_registry
@@ -230,7 +233,7 @@ def run(
                               time_limit=time_limit) if slurm else None
     req = LaunchRequest(kind=kind, task=task, dataset=dataset, init=init, gpus=None if slurm else gpus,
                         config_file=config, sets=sets or [], name=name, tags=tags or [], topology=topology,
-                        slurm=slurm_opts, submit=submit)
+                        slurm=slurm_opts, submit=submit, min_video_coverage=min_video_coverage)
     if sweep:
         _run_sweep(req, sweep, follow, as_json)
         return

@@ -42,24 +42,14 @@ from clpbert.data.decode import VideoDecodeError, load_frames
 from clpbert.data.sampling import SamplingPlan, plan_sampling
 from clpbert.data.tokenizer import tokenize
 from clpbert.data.transforms import AspectRatioError
-from clpbert.data.txt_db import TxtDB
+from clpbert.data.txt_db import KEY_FIELDS, TxtDB, record_key  # noqa: F401 (re-exported)
 from clpbert.data.vis_db import MissingVideoError, VisDB
 from clpbert.errors import UserError
 
 log = logging.getLogger("clpbert.data")
 
-KEY_FIELDS = ("video_id", "clip_name", "gif_name", "coco_id", "vg_id", "image_id")
 IMAGE_TASKS = frozenset({"pretrain", "vqa"})
 ITM_NEG_TRIES = 5
-
-
-def record_key(rec: dict[str, Any]) -> str:
-    """The vis_db key of a txt_db record (the first id field present, spec §3.2)."""
-    for name in KEY_FIELDS:
-        if name in rec and rec[name] is not None:
-            return str(rec[name])
-    raise UserError(f"txt_db record has none of the id fields {', '.join(KEY_FIELDS)}: {str(rec)[:120]}; "
-                    "re-create the txt_db with `clpbert datasets prepare NAME`")
 
 
 # ----------------------------------------------------------------------------------------------

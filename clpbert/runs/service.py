@@ -58,6 +58,8 @@ class LaunchRequest:
     topology: Topology = field(default_factory=Topology)
     slurm: SlurmOptions | None = None
     submit: bool = False
+    min_video_coverage: float = 0.5
+    """Refuse the launch when fewer of a split's records have their video (0: no check)."""
 
 
 def _reap() -> None:
@@ -152,6 +154,9 @@ def check_request(reg: Any, req: LaunchRequest, environ: dict[str, str] | None =
         if cfg.runtime.device == "cuda":
             raise UserError("runtime.device=cuda needs GPUs: add --gpus (e.g. --gpus 0 or --gpus auto:1)")
         cfg.runtime.device = "cpu"
+    from clpbert.runs.data_coverage import check_video_coverage
+
+    check_video_coverage(reg, cfg, req.min_video_coverage)
     return cfg, gpus
 
 

@@ -98,6 +98,8 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] | None = None
         self.skipped = 0
+        self.examples = 0
+        """Training videos asked for so far (used + skipped): the denominator of skipped_frac."""
 
     # ------------------------------------------------------------------------------------------
     # setup
@@ -346,16 +348,24 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         source = self._pick_source()
-        losses, parts_sum, videos = [], {}, 0
+        losses, parts_sum, videos, skipped = [], {}, 0, 0
         for micro in range(cfg.optim.grad_accum):
             raw = source.next()
-            self.skipped += int(raw.get("n_skipped", 0))
+            skipped += int(raw.get("n_skipped", 0))
             batch = to_device(raw, self.dist.device)
             videos += self.task.videos_in(batch)
             loss, parts = self._micro_step(batch, sync=micro == cfg.optim.grad_accum - 1)
             losses.append(loss)
             for k, v in parts.items():
                 parts_sum[k] = parts_sum.get(k, 0.0) + v
+        self.skipped += skipped
+        self.examples += skipped + videos
+        if not distributed.any_flag(videos > 0, self.dist.device):  # no rank had a usable example
+            from clpbert.errors import UserError
+
+            raise UserError(f"step {self.step + 1}: no usable training example ({skipped} video(s) of this "
+                            f"step missing or undecodable, {self.skipped} of {self.examples} so far); "
+                            "check the data with `clpbert datasets verify`")
         self.scaler.unscale_(self.optimizer)
         max_norm = cfg.optim.grad_norm if cfg.optim.grad_norm > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
@@ -374,13 +384,15 @@ class Trainer:
         keys = sorted({k for m in window for k in m})
         mean = {k: sum(m.get(k, 0.0) for m in window) / len(window) for k in keys}
         mean["skipped"] = float(self.skipped)
+        mean["examples"] = float(self.examples)
         mean = distributed.all_reduce_mean(mean, self.dist.device)
         world = self.dist.world_size
         elapsed = max(time.time() - t0, 1e-9)
-        metrics = {k: v for k, v in mean.items() if k not in ("videos", "skipped")}
+        metrics = {k: v for k, v in mean.items() if k not in ("videos", "skipped", "examples")}
         metrics["lr"], metrics["lr_cnn"] = window[-1]["lr"], window[-1]["lr_cnn"]
         metrics["videos_per_s"] = mean["videos"] * world * len(window) / elapsed
         metrics["skipped_videos"] = round(mean["skipped"] * world)
+        metrics["skipped_frac"] = mean["skipped"] / mean["examples"] if mean["examples"] else 0.0
         epoch = self.train_sources[0].epoch if self.train_sources else 0
         self.events.train(self.step, epoch, metrics)
         if self.dist.is_main:
