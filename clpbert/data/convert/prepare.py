@@ -249,6 +249,13 @@ def prepare(fmt: str, annotations: str | os.PathLike[str], name: str, *,
                 raise UserError(f"--strict: {len(absent)} of {len(all_keys)} videos missing or undecodable "
                                 f"(e.g. {', '.join(absent[:3])}); nothing registered (videos packed so far "
                                 f"are kept in {vis_db} for a re-run)")
+        if packed is not None and all_keys and len(absent or ()) == len(set(all_keys)):
+            failed = dict(packed.failed)
+            why = (f"{len(packed.missing)} without a file, {len(failed)} undecodable"
+                   + (f", e.g. {next(iter(failed))}: {next(iter(failed.values()))}" if failed else ""))
+            raise UserError(f"none of the {len(set(all_keys))} referenced videos could be stored ({why}); "
+                            f"nothing registered: fix or replace the files in {video_path} and run prepare "
+                            "again")
         absent_set = set(absent or ())
         vis_keys = _vis_keys(vis_db)
 
