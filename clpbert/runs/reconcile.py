@@ -6,8 +6,9 @@ non-final state on this host; a process check (pid + create time, psutil) only f
 A supervisor is gone when its pid no longer exists, belongs to a newer process (create time
 differs), or is a zombie. Its run becomes `lost` with the reason, its GPU reservations are
 released, its open attempt is closed, and a trainer that outlived it gets SIGTERM (it
-checkpoints and exits; PDEATHSIG normally did that already). Runs on other hosts cannot be
-judged from here and are left alone; Slurm runs follow their events.jsonl instead
+checkpoints and exits; PDEATHSIG normally did that already), then SIGKILL after a grace: the GPUs
+are released only once every trainer process is gone (clpbert.runs.attempt_guard). Runs on other
+hosts cannot be judged from here and are left alone; Slurm runs follow their events.jsonl instead
 (clpbert.runs.slurm_sync).
 
 Being the one call every CLI/TUI start makes, it is also where the registry's periodic GPU sample
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import socket
 import time
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
+from clpbert.runs.attempt_guard import end_previous_attempt
 from clpbert.runs.scheduler import LAUNCH_FILE
 from clpbert.runs.service import ACTIVE
 from clpbert.runs.slurm_sync import sync_slurm_runs
@@ -66,13 +67,14 @@ def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
     why = _why_gone(run)
     if why is None:
         return False
-    trainer = procs.recorded(Path(run.run_dir), "trainer") if run.run_dir else None
-    tp = trainer.process() if trainer else None
-    if tp is not None:
-        procs.signal_group(tp.pid, signal.SIGTERM)
-        why += f"; its trainer (pid {tp.pid}) was still running and got SIGTERM"
     if not reg.set_run_state(run.id, "lost", reason=why, only_from=[str(run.state)]):
         return False  # it changed state meanwhile (e.g. the supervisor finished just now)
+    # `lost` first, so nothing schedules the run meanwhile; then its trainer gets SIGTERM (it
+    # checkpoints) and SIGKILL after a grace, and only once every process is gone are the GPUs free
+    ended = end_previous_attempt(run.run_dir, run.id)
+    if ended:
+        why += f"; its trainer (pid {', '.join(map(str, ended))}) was still running and was stopped"
+        reg.update_run(run.id, reason=why)
     reg.release_gpus(run.id)
     with contextlib.suppress(NotFoundError):
         attempts = reg.list_attempts(run.id)

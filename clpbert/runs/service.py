@@ -432,6 +432,9 @@ def resume_run(reg: Any, ref: str, gpus: str | None = None) -> Any:
         raise UserError(f"run {run.id} has no checkpoint to resume from (it stopped before the first "
                         "one); start it again with `clpbert run`")
     request = gpu_request(gpus) if gpus is not None else (request_of_run_dir(run_dir) or GpuRequest())
+    from clpbert.runs.attempt_guard import end_previous_attempt
+
+    end_previous_attempt(run_dir, run.id)  # a trainer of the last attempt still alive: gone first
     old_topology = {}
     with contextlib.suppress(OSError, ValueError):
         old_topology = json.loads((run_dir / LAUNCH_FILE).read_text()).get("topology") or {}
