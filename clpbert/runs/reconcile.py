@@ -1,7 +1,9 @@
 """No run stays `running` after its processes died: mark runs whose supervisor is gone as `lost`.
 
-Called at every CLI/TUI start that touches runs. Cheap: one indexed query for runs in a
-non-final state on this host; a process check (pid + create time, psutil) only for those.
+Called at every CLI/TUI start that touches runs. A run marked `lost` also gets what is left of its
+events.jsonl ingested, so its checkpoints and metrics are current without a resume. Cheap: one
+indexed query for runs in a non-final state on this host; a process check (pid + create time,
+psutil) only for those.
 
 A supervisor is gone when its pid no longer exists, belongs to a newer process (create time
 differs), or is a zombie. Its run becomes `lost` with the reason, its GPU reservations are
@@ -75,12 +77,26 @@ def reconcile_run(reg: Any, run: Any, host: str | None = None) -> bool:
     if ended:
         why += f"; its trainer (pid {', '.join(map(str, ended))}) was still running and was stopped"
         reg.update_run(run.id, reason=why)
+    _ingest_leftovers(reg, run)
     reg.release_gpus(run.id)
     with contextlib.suppress(NotFoundError):
         attempts = reg.list_attempts(run.id)
         if attempts and attempts[-1].ended is None:
             reg.end_attempt(run.id, "lost", number=attempts[-1].number, reason=why)
     return True
+
+
+def _ingest_leftovers(reg: Any, run: Any) -> None:
+    """What the trainer wrote after its supervisor died (checkpoints, the SIGTERM one included,
+    metrics, evals): into the registry now, not only at a resume that may never come."""
+    if not run.run_dir or not (Path(run.run_dir) / "events.jsonl").exists():
+        return
+    from clpbert.runs.ingest import Ingestor
+
+    cfg = run.config or {}
+    metric = (cfg.get("eval") or {}).get("metric") or None
+    with contextlib.suppress(OSError, NotFoundError):
+        Ingestor(reg, run.id, run.run_dir, metric=metric, kind=cfg.get("kind") or run.kind).drain()
 
 
 def reconcile(reg: Any, host: str | None = None) -> list[str]:
