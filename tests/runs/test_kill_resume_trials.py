@@ -24,7 +24,7 @@ from clpbert.train import checkpoint as ckpt
 
 pytestmark = pytest.mark.slow
 TRIALS = 20
-STEPS = 200
+STEPS = 120
 
 
 def _attempts_alive(run_dir: Path, run_id: str) -> set[str]:
@@ -38,6 +38,7 @@ def _attempts_alive(run_dir: Path, run_id: str) -> set[str]:
     return out
 
 
+@pytest.mark.timeout(1800)  # 20 trainer starts: ~4 min on an idle 2-core machine, far more when it is busy
 def test_twenty_seeded_kill_and_immediate_resume_trials(runs_home: Path, rt, monkeypatch):
     monkeypatch.setenv("CLPBERT_TEST_CKPT_SLEEP", "0.3")  # each save holds its temp files a while
     monkeypatch.setenv("CLPBERT_ATTEMPT_GRACE_S", "5")
