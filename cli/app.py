@@ -157,18 +157,12 @@ def _registry_error(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None) or exc
     lines = str(orig).strip().splitlines()
     from clpbert import paths
+    from clpbert.redact import mask_url, scrub
 
-    first = lines[0] if lines else type(orig).__name__
-    return (f"cannot open registry {_hide_password(paths.db_url())}: {first} "
+    first = scrub(lines[0], paths.db_url()) if lines else type(orig).__name__
+    return (f"cannot open registry {mask_url(paths.db_url())}: {first} "
             "(check CLPBERT_DB_URL/--db, or move a damaged registry.db away)")
 
-
-def _hide_password(url: str) -> str:
-    head, sep, tail = url.partition("@")
-    if sep and ":" in head.split("//", 1)[-1]:
-        scheme, _, cred = head.partition("//")
-        return f"{scheme}//{cred.split(':', 1)[0]}:***@{tail}"
-    return url
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,11 +67,13 @@ def add_cmd(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of that name.")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Register a weights file (computes its sha256 and size)."""
+    """Register a weights file that loads as a state dict (computes its sha256 and size)."""
     from cli.output import diag, print_json
+    from clpbert.model.weights import read_state_dict
     from clpbert.registry.checksum import sha256_file
 
     digest, size = sha256_file(path)
+    read_state_dict(path)  # random bytes, an empty or a text file: refused before anything is registered
     with open_registry() as reg:
         c = reg.add_checkpoint(path, name=name, kind=kind, source=source, sha256=digest, size=size,
                                notes=notes, replace=replace)

@@ -98,9 +98,14 @@ def prepare_cmd(
                           else f"{ds.videos - ds.missing_videos:,}/{ds.videos:,} videos in vis_db")
             typer.echo(f"registered {ds.name} ({ds.task}): {splits}; {videos_txt}")
     if report.missing_videos:
+        failed = report.undecodable
         examples = ", ".join(report.missing_examples[:3])
-        diag(f"warning: {report.missing_videos:,} videos missing or undecodable (e.g. {examples}); "
-             "they are skipped in training (--strict makes this an error)")
+        nofile = report.missing_videos - failed
+        diag(f"warning: {report.missing_videos:,} videos missing or undecodable: {nofile:,} without a file, "
+             f"{failed:,} undecodable (e.g. {examples}); they are skipped in training "
+             "(--strict makes this an error)")
+        for key, why in report.failed_examples[:3]:
+            diag(f"  undecodable {key}: {why}")
     for note in report.notes:
         diag(f"note: {note}")
 

@@ -184,7 +184,8 @@ def run_json(reg: Any, run: Any) -> dict[str, Any]:
 def run(
     kind: Annotated[str, typer.Argument(help="pretrain | finetune | eval", show_default=False)],
     task: Annotated[str | None, typer.Option("--task", "-t", help="Task preset (e.g. msrvtt_qa, demo); "
-                                             "`clpbert config tasks` lists them.")] = None,
+                                             "`clpbert config show --task NAME` prints one, an "
+                                             "unknown NAME lists them all.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Registered dataset name "
                                                 "(data.dataset).")] = None,
     init: Annotated[str | None, typer.Option("--init", help="Initial weights: file, checkpoint name or "
@@ -212,6 +213,9 @@ def run(
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the created (with --follow: final) run as "
                                           "JSON.")] = False,
+    min_video_coverage: Annotated[float, typer.Option(
+        "--min-video-coverage", min=0.0, max=1.0, help="Refuse the launch when fewer of a split's records "
+        "have their video in the vis_db (0 turns the check off).")] = 0.5,
 ) -> None:
     from clpbert.errors import UserError
     from clpbert.registry import open_registry
@@ -233,7 +237,7 @@ def run(
                               time_limit=time_limit) if slurm else None
     req = LaunchRequest(kind=kind, task=task, dataset=dataset, init=init, gpus=None if slurm else gpus,
                         config_file=config, sets=sets or [], name=name, tags=tags or [], topology=topology,
-                        slurm=slurm_opts, submit=submit)
+                        slurm=slurm_opts, submit=submit, min_video_coverage=min_video_coverage)
     if sweep:
         _run_sweep(req, sweep, follow, as_json)
         return

@@ -65,6 +65,15 @@ def _time_split(latest: dict[str, Any]) -> list[tuple[str, str]]:
     return [*out, ("verdict", verdict)] if verdict else out
 
 
+def _skipped(detail: dict[str, Any]) -> str:
+    """Training videos skipped (missing or undecodable), as the trainer last reported them."""
+    frac = (detail["latest_metrics"].get("train/skipped_frac") or {}).get("value")
+    count = (detail["latest_metrics"].get("train/skipped_videos") or {}).get("value")
+    if frac is None:
+        return "-"
+    return f"{frac:.1%} of training videos" + (f" ({int(count)})" if count is not None else "")
+
+
 def _progress(run: "Run") -> str:
     return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
 
@@ -121,6 +130,7 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
         ("exit", "-" if run.exit_code is None and run.signal is None
          else f"code {run.exit_code}" + (f", signal {run.signal}" if run.signal else "")),
         ("step", _progress(run)), ("loss", fmt_num(run.latest_loss)),
+        ("skipped", _skipped(detail)),
         ("best", f"{run.best_metric_name}={fmt_num(run.best_metric_value)}" if run.best_metric_name else "-"),
         ("gpus", f"{gpus} on {run.host or '-'} x{run.nnodes} node(s)"),
         ("created", fmt_time(run.created)), ("started", fmt_time(run.started)),

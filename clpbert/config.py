@@ -622,3 +622,6 @@ def validate(cfg: RunConfig) -> None:
         owner, name, _ = _locate(cfg, key)
         if getattr(owner, name) < 1:
             raise ConfigError(f"{key} must be at least 1, got {getattr(owner, name)}")
+    from clpbert.config_ranges import check_ranges
+
+    check_ranges(cfg)

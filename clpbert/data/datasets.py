@@ -41,11 +41,11 @@ from torch.utils.data import Dataset, get_worker_info
 from clpbert.config import RunConfig
 from clpbert.data.collate import add_mlm, collate_items, empty_frames
 from clpbert.data.decode import VideoDecodeError, load_frames
-from clpbert.data.grouping import chunk_groups, record_key
+from clpbert.data.grouping import chunk_groups
 from clpbert.data.sampling import SamplingPlan, plan_sampling
 from clpbert.data.tokenizer import tokenize
 from clpbert.data.transforms import AspectRatioError
-from clpbert.data.txt_db import TxtDB
+from clpbert.data.txt_db import KEY_FIELDS, TxtDB, record_key  # noqa: F401 (re-exported)
 from clpbert.data.vis_db import MissingVideoError, VisDB
 from clpbert.errors import UserError
 

@@ -13,21 +13,9 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from clpbert.errors import UserError
+from clpbert.data.txt_db import KEY_FIELDS, record_key  # noqa: F401 (one home: torch-free txt_db)
 
 Record = dict[str, Any]
-KEY_FIELDS = ("video_id", "clip_name", "gif_name", "coco_id", "vg_id", "image_id")
-
-
-def record_key(rec: Record) -> str:
-    """The vis_db key of a txt_db record (the first id field present, spec §3.2)."""
-    for name in KEY_FIELDS:
-        if name in rec and rec[name] is not None:
-            return str(rec[name])
-    raise UserError(f"txt_db record has none of the id fields {', '.join(KEY_FIELDS)}: {str(rec)[:120]}; "
-                    "re-create the txt_db with `clpbert datasets prepare NAME`")
-
-
 def by_key(records: Iterable[Record], key_of: Callable[[Record], str]) -> dict[str, list[Record]]:
     """Records grouped by their image/video key, keys in first-seen order, records in file order."""
     out: dict[str, list[Record]] = {}

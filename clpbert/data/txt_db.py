@@ -44,6 +44,18 @@ SPLIT_SUFFIX = ".jsonl"
 _FIX = "build it with `clpbert datasets prepare NAME` or point data.txt_db at an existing txt_db"
 
 
+KEY_FIELDS = ("video_id", "clip_name", "gif_name", "coco_id", "vg_id", "image_id")
+
+
+def record_key(rec: dict[str, Any]) -> str:
+    """The vis_db key of a txt_db record (the first id field present, spec §3.2)."""
+    for name in KEY_FIELDS:
+        if name in rec and rec[name] is not None:
+            return str(rec[name])
+    raise UserError(f"txt_db record has none of the id fields {', '.join(KEY_FIELDS)}: {str(rec)[:120]}; "
+                    "re-create the txt_db with `clpbert datasets prepare NAME`")
+
+
 def label_names(ans2label: Mapping[str, int]) -> list[str]:
     """Answers in label-id order (`<label i>` for an id no answer maps to): how a label is shown."""
     names = [f"<label {i}>" for i in range(max(int(v) for v in ans2label.values()) + 1)]

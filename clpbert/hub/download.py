@@ -22,6 +22,7 @@ import socket
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from clpbert.fileio import atomic_write_json, fsync_dir
 
 CHUNK = 1 << 20
 USER_AGENT = "clpbert-download/0.1"
+SCHEMES = ("http", "https")
+"""The only schemes fetched or followed in a redirect (urllib alone would follow one to ftp://)."""
 
 
 class SourceError(Exception):
@@ -42,6 +45,26 @@ class SourceError(Exception):
         self.retryable = retryable
         self.offline = offline
         """True when the host could not be reached at all (DNS failure, connection refused)."""
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in SCHEMES:
+            raise SourceError(f"redirected to a {scheme}: URL ({newurl}); only http(s) redirects are "
+                              "followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+class _TooLarge(Exception):
+    """The body passed the size the manifest gives (a cap, so a bad source cannot fill the disk)."""
+
+    def __init__(self, received: int):
+        super().__init__(received)
+        self.received = received
 
 
 class Progress(Protocol):
@@ -190,6 +213,9 @@ def _finish(dest: Path, hasher: hashlib._Hash, received: int, sha256: str, size:
 def _attempt(url: str, dest: Path, sha256: str, size: int, timeout: float, progress: Progress,
              label: str) -> Fetched:
     part, _ = _part_paths(dest)
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        raise SourceError(f"{scheme or 'no'} scheme in {url}: only http(s) URLs are downloaded")
     offset, hasher, meta = _resume_state(url, dest)
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
@@ -197,7 +223,7 @@ def _attempt(url: str, dest: Path, sha256: str, size: int, timeout: float, progr
         if meta.get("etag"):
             headers["If-Range"] = meta["etag"]
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        resp = _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:
             m = re.match(r"bytes\s+\*/(\d+)", e.headers.get("Content-Range", ""))
@@ -223,6 +249,9 @@ def _attempt(url: str, dest: Path, sha256: str, size: int, timeout: float, progr
         else:  # 200: Range ignored, or the file changed (If-Range) -> start over
             offset, hasher, mode = 0, hashlib.sha256(), "wb"
         total = offset + body_len if body_len is not None else None
+        if size and total is not None and total > size:
+            discard_partial(dest)
+            raise SourceError(f"the server sends {total} bytes, more than the expected {size}")
         _write_sidecar(dest, {"url": url, "etag": resp.headers.get("ETag", ""),
                               "last_modified": resp.headers.get("Last-Modified", ""), "total": total})
         progress.start(label, total or (size or None), offset)
@@ -231,6 +260,8 @@ def _attempt(url: str, dest: Path, sha256: str, size: int, timeout: float, progr
             with part.open(mode) as f:
                 try:
                     while chunk := resp.read(CHUNK):
+                        if size and received + len(chunk) > size:  # no Content-Length: stop at the cap
+                            raise _TooLarge(received + len(chunk))
                         f.write(chunk)
                         hasher.update(chunk)
                         received += len(chunk)
@@ -238,6 +269,10 @@ def _attempt(url: str, dest: Path, sha256: str, size: int, timeout: float, progr
                 finally:
                     f.flush()
                     os.fsync(f.fileno())
+        except _TooLarge as e:
+            discard_partial(dest)
+            raise SourceError(f"the server sent more than the expected {size} bytes ({e.received} and "
+                              "counting); refused") from None
         except (OSError, http.client.HTTPException) as e:
             if isinstance(e, OSError) and e.errno in (28, 122):  # ENOSPC, EDQUOT: not worth a retry
                 raise SourceError(f"disk full writing {part}", retryable=False) from None

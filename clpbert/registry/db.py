@@ -35,11 +35,10 @@ READONLY = "clpbert_readonly"
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    """The URL without its password, for messages (malformed URLs and passwords holding `@` too)."""
+    from clpbert.redact import mask_url
+
+    return mask_url(url)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -53,6 +52,9 @@ def sqlite_path(url: str) -> Path | None:
 def _open_error(url: str, err: BaseException) -> UserError:
     orig = getattr(err, "orig", None) or err
     msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    from clpbert.redact import scrub
+
+    msg = scrub(msg, url)
     hint = ("move the file away or point CLPBERT_HOME/--home elsewhere" if sqlite_path(url)
             else "check the server and the URL given by CLPBERT_DB_URL/--db")
     return UserError(f"cannot open registry {safe_url(url)}: {msg} ({hint})")
@@ -81,7 +83,9 @@ def make_engine(url: str) -> Engine:
     try:
         u = make_url(url)
     except Exception as e:
-        raise UserError(f"invalid registry URL {url!r}: {e} (expected e.g. "
+        from clpbert.redact import scrub
+
+        raise UserError(f"invalid registry URL {safe_url(url)!r}: {scrub(str(e), url)} (expected e.g. "
                         "sqlite:////path/registry.db or postgresql+psycopg://host/db)") from None
     backend = u.get_backend_name()
     if backend == "sqlite":

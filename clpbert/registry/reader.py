@@ -192,8 +192,8 @@ class RegistryReader:
             params += states
         if text:
             cols = ("id", "name", "task", "dataset", "notes", "CAST(tags AS VARCHAR)")
-            where.append("(" + " OR ".join(f"lower({c}) LIKE ?" for c in cols) + ")")
-            params += [f"%{text.lower()}%"] * len(cols)
+            where.append("(" + " OR ".join(f"lower({c}) LIKE ? ESCAPE '\\'" for c in cols) + ")")
+            params += [f"%{_like_escape(text.lower())}%"] * len(cols)  # `%` and `_` are plain characters
         if tag:
             forms = dict.fromkeys((json.dumps(str(tag)), json.dumps(str(tag), ensure_ascii=False)))
             where.append("(" + " OR ".join("CAST(tags AS VARCHAR) LIKE ? ESCAPE '\\'" for _ in forms) + ")")

@@ -116,10 +116,10 @@ class RunQueries(Store):
         if kind:
             where.append(T_RUNS.c.kind == kind)
         if text:
-            pat = f"%{text.lower()}%"
+            pat = f"%{_like_escape(text.lower())}%"  # `%` and `_` in a search are plain characters
             cols = [T_RUNS.c.id, T_RUNS.c.name, T_RUNS.c.task, T_RUNS.c.dataset, T_RUNS.c.notes,
                     cast(T_RUNS.c.tags, String)]
-            where.append(or_(*[func.lower(c).like(pat) for c in cols]))
+            where.append(or_(*[func.lower(c).like(pat, escape="\\") for c in cols]))
         if tag:
             # tags are a JSON list of strings: the tag as a whole JSON string, whichever way the
             # backend prints non-ASCII (SQLite keeps json.dumps' escapes, PostgreSQL may not)

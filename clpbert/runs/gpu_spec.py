@@ -98,9 +98,9 @@ def parse_gpu_spec(spec: str | None, snapshot: GpuSnapshot) -> GpuRequest:
         return GpuRequest()
     why_none = _usable(snapshot)
     if text.lower().startswith("auto"):
-        _, sep, n_text = text.partition(":")
+        word, sep, n_text = text.partition(":")
         n_text = n_text.strip() if sep else "1"
-        if not n_text.isdigit() or int(n_text) < 1:
+        if word.strip().lower() != "auto" or not n_text.isdigit() or int(n_text) < 1:
             raise UserError(f"--gpus {text}: expected auto:N with N >= 1 (e.g. --gpus auto:2)")
         n = int(n_text)
         if why_none:

@@ -29,6 +29,12 @@ DEFAULT_RDZV_PORT = 29500
 TRAINER_MODULE_ENV = "CLPBERT_TRAINER_MODULE"
 """Development hook: run another module than clpbert.train under torchrun (same argv)."""
 _ENDPOINT = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
+_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,-]+$")
+"""Partition and account names (a partition may be a comma-separated list)."""
+_SAFE_JOB_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+"""sbatch reads `#SBATCH` lines itself: a space in the job name would start another option."""
+_SLURM_TIME = re.compile(r"^(\d+(-\d{1,2})?(:\d{1,2}){0,2}|unlimited|infinite)$", re.IGNORECASE)
+"""sbatch --time: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S, or UNLIMITED."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,19 @@ class SlurmOptions:
     cpus_per_node: int | None = None
     port: int = DEFAULT_RDZV_PORT
 
+    def __post_init__(self) -> None:
+        """Every value that reaches job.sbatch is checked here, before anything is written."""
+        for flag, value in (("--partition", self.partition), ("--account", self.account)):
+            if value is not None and not _SLURM_NAME.match(value):
+                raise UserError(f"{flag} {value!r}: Slurm names use letters, digits and _ . - , only")
+        if self.time_limit is not None and not _SLURM_TIME.match(self.time_limit):
+            raise UserError(f"--time {self.time_limit!r}: expected a Slurm time such as 90, 4:00:00 or "
+                            "2-00:00:00")
+        for flag, number, low in (("--nnodes", self.nnodes, 1), ("--gpus-per-node", self.gpus_per_node, 0),
+                                  ("--cpus-per-node", self.cpus_per_node, 1), ("port", self.port, 1)):
+            if number is not None and (not isinstance(number, int) or number < low):
+                raise UserError(f"{flag} {number!r}: must be a whole number >= {low}")
+
 
 def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, opts: SlurmOptions,
                  resume: bool = False, python: str | None = None) -> str:
@@ -138,6 +157,11 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
     """
     if opts.nnodes < 1:
         raise UserError(f"--nnodes {opts.nnodes}: must be at least 1")
+    log_dir = RunDir(run_dir).logs
+    if any(c.isspace() or not c.isprintable() for c in str(log_dir)):
+        raise UserError(f"run directory {str(run_dir)!r} holds whitespace or control characters, which an "
+                        "#SBATCH line cannot carry; point CLPBERT_HOME at a plain path for Slurm runs")
+    job_name = _SAFE_JOB_NAME.sub("_", f"clpbert-{run_name or run_id}")
     nproc = max(1, opts.gpus_per_node)
     py = python or sys.executable
     train = trainer_command(config_path, nproc, resume=resume, python="PYTHON")
@@ -148,7 +172,7 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
         "--rdzv-backend", "static", "--rdzv-endpoint", '"$RDZV_HOST:$RDZV_PORT"',
         *(shlex.quote(a) for a in tail)])
     lines = ["#!/bin/bash",
-             f"#SBATCH --job-name=clpbert-{run_name or run_id}",
+             f"#SBATCH --job-name={job_name}",
              f"#SBATCH --nodes={opts.nnodes}",
              "#SBATCH --ntasks-per-node=1"]
     if opts.gpus_per_node:
@@ -165,7 +189,8 @@ def slurm_script(run_id: str, run_name: str, run_dir: Path, config_path: Path, o
               "",
               f"# clpbert run {run_id}: the same trainer command on each node, rendezvous on node 0.",
               "set -euo pipefail",
-              f"export CLPBERT_PYTHON=\"${{CLPBERT_PYTHON:-{py}}}\"",
+              f'if [ -z "${{CLPBERT_PYTHON:-}}" ]; then CLPBERT_PYTHON={shlex.quote(py)}; fi',
+              "export CLPBERT_PYTHON",
               "export CUDA_DEVICE_ORDER=PCI_BUS_ID",
               "export PYTHONUNBUFFERED=1",
               f"export CLPBERT_RUN_ID={shlex.quote(run_id)}",

@@ -1,13 +1,16 @@
 """No run stays `running` after its processes died: mark runs whose supervisor is gone as `lost`.
 
-Called at every CLI/TUI start that touches runs. Cheap: one indexed query for runs in a
-non-final state on this host; a process check (pid + create time, psutil) only for those.
+Called at every CLI/TUI start that touches runs. A run marked `lost` also gets what is left of its
+events.jsonl ingested, so its checkpoints and metrics are current without a resume. Cheap: one
+indexed query for runs in a non-final state on this host; a process check (pid + create time,
+psutil) only for those.
 
 A supervisor is gone when its pid no longer exists, belongs to a newer process (create time
 differs), or is a zombie. Its run becomes `lost` with the reason, its GPU reservations are
 released, its open attempt is closed, and a trainer that outlived it gets SIGTERM (it
-checkpoints and exits; PDEATHSIG normally did that already). Runs on other hosts cannot be
-judged from here and are left alone; Slurm runs follow their events.jsonl instead
+checkpoints and exits; PDEATHSIG normally did that already), then SIGKILL after a grace: the GPUs
+are released only once every trainer process is gone (clpbert.runs.attempt_guard). Runs on other
+hosts cannot be judged from here and are left alone; Slurm runs follow their events.jsonl instead
 (clpbert.runs.slurm_sync).
 
 Being the one call every CLI/TUI start makes, it is also where the registry's periodic GPU sample
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import socket
 import time
 from pathlib import Path
@@ -28,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError
 from clpbert.runs import procs
+from clpbert.runs.attempt_guard import end_previous_attempt
 from clpbert.runs.lifecycle import ACTIVE, RunState
-from clpbert.runs.run_dir import LAUNCH_FILE
+from clpbert.runs.run_dir import LAUNCH_FILE, RunDir
 from clpbert.runs.slurm_sync import sync_slurm_runs
 
 if TYPE_CHECKING:
-    from clpbert.registry import Registry
+    from clpbert.registry import Registry, Run
 
 NEVER_STARTED_AFTER_S = 60.0
 """A run with no supervisor pid this long after creation is lost (the launcher died)."""
@@ -69,19 +72,34 @@ def reconcile_run(reg: Registry, run: Any, host: str | None = None) -> bool:
     why = _why_gone(run)
     if why is None:
         return False
-    trainer = procs.recorded(Path(run.run_dir), "trainer") if run.run_dir else None
-    tp = trainer.process() if trainer else None
-    if tp is not None:
-        procs.signal_group(tp.pid, signal.SIGTERM)
-        why += f"; its trainer (pid {tp.pid}) was still running and got SIGTERM"
     if not reg.set_run_state(run.id, RunState.LOST, reason=why, only_from=[str(run.state)]):
         return False  # it changed state meanwhile (e.g. the supervisor finished just now)
+    # `lost` first, so nothing schedules the run meanwhile; then its trainer gets SIGTERM (it
+    # checkpoints) and SIGKILL after a grace, and only once every process is gone are the GPUs free
+    ended = end_previous_attempt(run.run_dir, run.id)
+    if ended:
+        why += f"; its trainer (pid {', '.join(map(str, ended))}) was still running and was stopped"
+        reg.update_run(run.id, reason=why)
+    _ingest_leftovers(reg, run)
     reg.release_gpus(run.id)
     with contextlib.suppress(NotFoundError):
         attempts = reg.list_attempts(run.id)
         if attempts and attempts[-1].ended is None:
             reg.end_attempt(run.id, RunState.LOST, number=attempts[-1].number, reason=why)
     return True
+
+
+def _ingest_leftovers(reg: Registry, run: Run) -> None:
+    """What the trainer wrote after its supervisor died (checkpoints, the SIGTERM one included,
+    metrics, evals): into the registry now, not only at a resume that may never come."""
+    if not run.run_dir or not RunDir(run.run_dir).events.exists():
+        return
+    from clpbert.runs.ingest import Ingestor
+
+    cfg = run.config or {}
+    metric = (cfg.get("eval") or {}).get("metric") or None
+    with contextlib.suppress(OSError, NotFoundError):
+        Ingestor(reg, run.id, run.run_dir, metric=metric, kind=cfg.get("kind") or run.kind).drain()
 
 
 def reconcile(reg: Registry, host: str | None = None) -> list[str]:

@@ -61,6 +61,8 @@ class LaunchRequest:
     topology: Topology = field(default_factory=Topology)
     slurm: SlurmOptions | None = None
     submit: bool = False
+    min_video_coverage: float = 0.5
+    """Refuse the launch when fewer of a split's records have their video (0: no check)."""
 
 
 def _reap() -> None:
@@ -143,8 +145,13 @@ def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | N
 
     Raises UserError for a bad config, dataset or --gpus.
     """
+    from clpbert.runs.init_weights import check_init_weights
+    from clpbert.runs.labels import check_name_and_tags
+
+    check_name_and_tags(req.name, req.tags)
     cfg = resolve_request_config(req, environ)
     _check_dataset(reg, cfg)
+    check_init_weights(reg, cfg)
     gpus = gpu_request(req.gpus)
     if gpus.cpu:
         if cfg.runtime.device == "cuda":
@@ -157,6 +164,10 @@ def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | N
     from clpbert.train.init_source import check_init
 
     check_init(cfg, reg)
+
+    from clpbert.runs.data_coverage import check_video_coverage
+
+    check_video_coverage(reg, cfg, req.min_video_coverage)
     return cfg, gpus
 
 
@@ -432,6 +443,9 @@ def resume_run(reg: Registry, ref: str, gpus: str | None = None) -> Any:
         raise UserError(f"run {run.id} has no checkpoint to resume from (it stopped before the first "
                         "one); start it again with `clpbert run`")
     request = gpu_request(gpus) if gpus is not None else (request_of_run_dir(run_dir) or GpuRequest())
+    from clpbert.runs.attempt_guard import end_previous_attempt
+
+    end_previous_attempt(run_dir, run.id)  # a trainer of the last attempt still alive: gone first
     old_topology = (RunDir(run_dir).read_json(LAUNCH_FILE) or {}).get("topology") or {}
     # Order matters for a concurrent reconcile: a fresh launch.json, then no supervisor while the run
     # is still final (ignored), then `queued` (a queued run without a supervisor is given a minute).

@@ -28,6 +28,8 @@ from clpbert.fileio import atomic_write, fsync_dir
 from clpbert.runs.run_dir import BEST, CKPT_DIR, LATEST
 
 STEP_RE = re.compile(r"^step_(\d{7,})\.pt$")
+TEMP_RE = re.compile(r"^\..+\.tmp(\d+)$")
+"""Temp files of atomic_write / mark_best: `.step_0000100.pt.tmp<pid>`, left behind by a kill -9."""
 CHECKPOINT_KEYS = ("model", "optimizer", "scaler", "step", "epoch", "data_pos", "rng", "config", "task",
                    "metric", "best_metric", "version")
 FORMAT_VERSION = 1
@@ -85,11 +87,38 @@ def list_step_checkpoints(run_dir: str | os.PathLike[str]) -> list[tuple[int, Pa
     return sorted(out)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete temp files whose writer is gone (a kill during a checkpoint write leaves a
+    checkpoint-sized one); a live process's temp file, this one's included, is left alone."""
+    ckpt_dir = Path(run_dir) / CKPT_DIR
+    if not ckpt_dir.is_dir():
+        return []
+    removed = []
+    for p in ckpt_dir.iterdir():
+        m = TEMP_RE.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
 def prune(run_dir: str | os.PathLike[str], keep_last: int) -> list[Path]:
-    """Delete all but the newest keep_last step files (best.pt is a separate link and survives)."""
+    """Delete all but the newest keep_last step files (best.pt is a separate link and survives),
+    and temp files left by a killed writer."""
+    removed = remove_stale_temps(run_dir)
     steps = list_step_checkpoints(run_dir)
     latest = latest_path(run_dir)
-    removed = []
     for _, p in steps[: max(len(steps) - max(keep_last, 1), 0)]:
         if latest is not None and p.resolve() == latest.resolve():
             continue

@@ -116,6 +116,8 @@ class Trainer:
         self.skipped = 0
         self.timing = StepTimer(self.dist.device)
         self.overflows = 0
+        self.examples = 0
+        """Training videos asked for so far (used + skipped): the denominator of skipped_frac."""
 
     # ------------------------------------------------------------------------------------------
     # setup
@@ -267,6 +269,9 @@ class Trainer:
     def _restore(self) -> tuple[list[dict[str, Any]], bool]:
         """Load the latest checkpoint if resuming; returns (data positions, resumed)."""
         want = self.cfg.runtime.resume if self.resume is None else self.resume
+        if self.dist.is_main:  # a previous attempt killed mid-write left its temp file
+            for p in ckpt.remove_stale_temps(self.run_dir):
+                log.info("removed %s, left by an interrupted checkpoint write", p.name)
         if not want or not self.train_sets:
             return [], False
         found = ckpt.load_latest(self.run_dir, map_location="cpu") if self.dist.is_main else None
@@ -418,16 +423,24 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         source = self._pick_source()
-        losses, parts_sum, videos = [], {}, 0
+        losses, parts_sum, videos, skipped = [], {}, 0, 0
         for micro in range(cfg.optim.grad_accum):
             raw = source.next()
-            self.skipped += int(raw.get("n_skipped", 0))
+            skipped += int(raw.get("n_skipped", 0))
             batch = to_device(raw, self.dist.device)
             videos += self.task.videos_in(batch)
             loss, parts = self._micro_step(batch, sync=micro == cfg.optim.grad_accum - 1)
             losses.append(loss)
             for k, v in parts.items():
                 parts_sum[k] = parts_sum.get(k, 0.0) + v
+        self.skipped += skipped
+        self.examples += skipped + videos
+        if not distributed.any_flag(videos > 0, self.dist.device):  # no rank had a usable example
+            from clpbert.errors import UserError
+
+            raise UserError(f"step {self.step + 1}: no usable training example ({skipped} video(s) of this "
+                            f"step missing or undecodable, {self.skipped} of {self.examples} so far); "
+                            "check the data with `clpbert datasets verify`")
         timed = self.timing.start("optimizer")
         self.scaler.unscale_(self.optimizer)
         max_norm = cfg.optim.grad_norm if cfg.optim.grad_norm > 0 else float("inf")
@@ -465,13 +478,15 @@ class Trainer:
         keys = sorted({k for m in window for k in m})
         mean = {k: sum(m.get(k, 0.0) for m in window) / len(window) for k in keys}
         mean["skipped"] = float(self.skipped)
+        mean["examples"] = float(self.examples)
         mean = distributed.all_reduce_mean(mean, self.dist.device)
         world = self.dist.world_size
         elapsed = max(time.time() - t0, 1e-9)
-        metrics = {k: v for k, v in mean.items() if k not in ("videos", "skipped")}
+        metrics = {k: v for k, v in mean.items() if k not in ("videos", "skipped", "examples")}
         metrics["lr"], metrics["lr_cnn"] = window[-1]["lr"], window[-1]["lr_cnn"]
         metrics["videos_per_s"] = mean["videos"] * world * len(window) / elapsed
         metrics["skipped_videos"] = round(mean["skipped"] * world)
+        metrics["skipped_frac"] = mean["skipped"] / mean["examples"] if mean["examples"] else 0.0
         epoch = self.train_sources[0].epoch if self.train_sources else 0
         self.events.train(self.step, epoch, metrics)
         if self.dist.is_main:
@@ -510,7 +525,7 @@ class Trainer:
         stop_at = int(os.environ.get("CLPBERT_TEST_STOP_AT_STEP") or 0)
         window: list[dict[str, float]] = []
         t_window = time.time()
-        saved_at = -1
+        saved_at = evaluated_at = -1
         status = TrainerStatus.FINISHED
         while self.step < self.total_steps:
             window.append(self._timed_step())
@@ -519,7 +534,7 @@ class Trainer:
                 window, t_window = [], time.time()
             if self.step % self.valid_every == 0 and self.step < self.total_steps:
                 self.save(is_best=self._is_better(self.evaluate(self.selection_splits())))
-                saved_at = self.step
+                saved_at = evaluated_at = self.step
             elif cfg.runtime.checkpoint_every and self.step % cfg.runtime.checkpoint_every == 0:
                 self.save()
                 saved_at = self.step
@@ -538,9 +553,12 @@ class Trainer:
                 break
         if window:
             self._log(window, t_window)
-        if saved_at != self.step:
-            self.save(is_best=self._is_better(self.evaluate(self.selection_splits())) if cfg.eval.eval_at_end
-                      else False)
+        # the last step is evaluated even when a periodic save just wrote it (the save then repeats, so
+        # the step file carries the final metric and best.pt can point at it)
+        if cfg.eval.eval_at_end and evaluated_at != self.step:
+            self.save(is_best=self._is_better(self.evaluate(self.selection_splits())))
+        elif saved_at != self.step:
+            self.save()
         if cfg.eval.eval_at_end:
             self.test_on_best()
         return status

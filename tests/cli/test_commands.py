@@ -77,12 +77,14 @@ def test_datasets_show_and_rm_needs_yes(filled):
 
 
 def test_ckpts_add_computes_digest_then_show_and_rm(clpbert_home: Path, tmp_path: Path):
+    import torch
+
     f = tmp_path / "weights.pt"
-    f.write_bytes(b"\x00\x01" * 5000)
+    torch.save({"cnn.w": torch.arange(2500, dtype=torch.float32)}, f)  # `ckpts add` loads the file first
     proc = run_cli(clpbert_home, "ckpts", "add", str(f), "--kind", "pretrained", "--source", "test", "--json")
     assert proc.returncode == 0, proc.stderr
     c = json.loads(proc.stdout)
-    assert c["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest() and c["size"] == 10000
+    assert c["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest() and c["size"] == f.stat().st_size
     assert json.loads(run_cli(clpbert_home, "ckpts", "show", "weights", "--json").stdout)["id"] == c["id"]
     dup = run_cli(clpbert_home, "ckpts", "add", str(f))
     assert dup.returncode == 2 and "already registered" in dup.stderr

@@ -59,7 +59,12 @@ def test_demo_trains_through_the_launcher_and_leaves_everything_in_the_registry(
     assert detail["state"] == "finished" and detail["latest_eval"]["metrics"]["acc"] == metrics["acc"]
 
 
-def test_demo_exits_non_zero_with_the_reason_when_the_run_fails(clpbert_home: Path) -> None:
-    res = demo(clpbert_home, "--steps", "3", "--quiet", "--set", "runtime.init_checkpoint=/nonexistent/w.pt")
+def test_demo_exits_non_zero_with_the_reason_when_the_run_fails(clpbert_home: Path, tmp_path: Path) -> None:
+    import torch
+
+    # a weights file that loads (so the launch accepts it) but does not fit the model: the run fails
+    bad = tmp_path / "misfit.pt"
+    torch.save({"cnn.feature.backbone.stem.conv1.weight": torch.zeros(3)}, bad)
+    res = demo(clpbert_home, "--steps", "3", "--quiet", "--set", f"runtime.init_checkpoint={bad}")
     assert res.returncode == 1
-    assert "failed" in res.stderr and "nonexistent" in res.stderr
+    assert "failed" in res.stderr and "misfit.pt" in res.stderr

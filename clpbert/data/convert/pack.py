@@ -70,23 +70,29 @@ def _store(writer, key: str, data: bytes, ext: str, frames_fps: float | None, ma
     if not ext or ext == "bin":
         ext = sniff_ext(data)
     if frames_fps and ext not in IMAGE_EXTS:
-        frames, used_fps = pack_frames_from_video(data, ext, frames_fps, max_side)
+        from clpbert.data.decode_check import quiet_native_stderr
+
+        with quiet_native_stderr():
+            frames, used_fps = pack_frames_from_video(data, ext, frames_fps, max_side)
         if not frames:
             raise ValueError("no frames decoded")
         writer.put_frames(key, frames, used_fps)
     elif reencode and ext not in IMAGE_EXTS and ext != "gif":  # GIF timing is uneven: kept as is
+        from clpbert.data.decode_check import quiet_native_stderr
         from clpbert.data.transcode import ReencodeSettings, reencode_video
 
-        writer.put_container(key, reencode_video(data, ReencodeSettings(max_side=max_side)), "mp4")
+        with quiet_native_stderr():
+            encoded = reencode_video(data, ReencodeSettings(max_side=max_side))
+        writer.put_container(key, encoded, "mp4")
     else:
+        from clpbert.data.decode_check import check_decodes
+
+        check_decodes(data, ext)  # stored as is, but only once it opens and has a first frame
         writer.put_container(key, data, ext)
 
 
-def _decode_errors(decodes: float | bool | None) -> tuple[type[BaseException], ...]:
-    """What a failed file raises; decoding (and its torch import) only happens for a frame store or
-    a re-encode."""
-    if not decodes:
-        return (OSError, ValueError)
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    """What a failed file raises (every stored file is decode-checked)."""
     from clpbert.data.decode import VideoDecodeError
 
     return (VideoDecodeError, OSError, ValueError)
@@ -102,7 +108,7 @@ class _Packer:
         self.max_side = max_side
         self.reencode = reencode
         self.progress = progress
-        self.errors = _decode_errors(frames_fps or reencode)
+        self.errors = _decode_errors()
         self.result = PackResult(needed=len(keys))
         self.pending: dict[str, None] = {}
         for key in keys:

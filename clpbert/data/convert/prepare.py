@@ -65,6 +65,10 @@ class PreparedDataset:
     num_answers: int | None = None
 
 
+UNDECODABLE_KEY = "failed"
+"""PrepareReport.packed's count of videos that did not decode (a count, not a run state)."""
+
+
 @dataclass
 class PrepareReport:
     format: str
@@ -77,6 +81,11 @@ class PrepareReport:
     failed_examples: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def undecodable(self) -> int:
+        """Videos this run found but could not pack (their file does not decode)."""
+        return int((self.packed or {}).get(UNDECODABLE_KEY, 0))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -249,6 +258,13 @@ def prepare(fmt: str, annotations: str | os.PathLike[str], name: str, *,
                 raise UserError(f"--strict: {len(absent)} of {len(all_keys)} videos missing or undecodable "
                                 f"(e.g. {', '.join(absent[:3])}); nothing registered (videos packed so far "
                                 f"are kept in {vis_db} for a re-run)")
+        if packed is not None and all_keys and len(absent or ()) == len(set(all_keys)):
+            failed = dict(packed.failed)
+            why = (f"{len(packed.missing)} without a file, {len(failed)} undecodable"
+                   + (f", e.g. {next(iter(failed))}: {next(iter(failed.values()))}" if failed else ""))
+            raise UserError(f"none of the {len(set(all_keys))} referenced videos could be stored ({why}); "
+                            f"nothing registered: fix or replace the files in {video_path} and run prepare "
+                            "again")
         absent_set = set(absent or ())
         vis_keys = _vis_keys(vis_db)
 
@@ -286,7 +302,7 @@ def prepare(fmt: str, annotations: str | os.PathLike[str], name: str, *,
     return PrepareReport(
         format=fmt, datasets=prepared, vis_db=str(store_final / "vis_db"),
         packed=None if packed is None else {"needed": packed.needed, "packed": packed.packed,
-                                            "already": packed.already, "failed": len(packed.failed),
+                                            "already": packed.already, UNDECODABLE_KEY: len(packed.failed),
                                             "by_stem": packed.by_stem},
         missing_videos=None if absent is None else len(absent),
         missing_examples=list((absent or [])[:EXAMPLES]),
