@@ -47,16 +47,11 @@ import numpy as np
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
     "green": (40, 200, 60),
-    "blue": (15, 115, 235),
+    "blue": (50, 80, 240),
     "yellow": (240, 220, 40),
     "white": (245, 245, 245),
-    "purple": (160, 50, 210),
+    "purple": (170, 60, 220),
 }
-"""RGB per colour answer, chosen so that every pair is >= 103 apart in YCbCr (what H.264 stores).
-
-The first palette had blue (50, 80, 240) and purple (170, 60, 220) only 77 apart: after 4:2:0
-chroma subsampling a small blue square read as purple to some trained models (1 fresh video in ~100,
-on some seeds), which made the retrieval tests' verdict depend on the machine's float trajectory."""
 SHAPES = ("circle", "square", "triangle")
 COUNTS = ("one", "two", "three")
 LOCATIONS = ("top left", "top right", "bottom left", "bottom right")
