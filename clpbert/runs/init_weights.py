@@ -64,9 +64,12 @@ def check_weights_file(path: Path, fmt: str = "auto", key: str = "weights") -> s
 def check_init_weights(reg: Any, cfg: Any) -> None:
     """Every initial-weights setting of cfg names a file that loads; paths are made absolute in cfg,
     so the trainer (another working directory) finds the same file."""
+    from clpbert.train.init_source import init_refs
+
     rt = cfg.runtime
+    refs = init_refs(cfg)  # what the trainer loads: nothing for --init none, the checkpoint alone if set
     for key, name, fmt in FIELDS:
-        ref = getattr(rt, name)
+        ref = refs.get(key)
         if not ref:
             continue
         if name == "init_checkpoint":

@@ -151,7 +151,6 @@ def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | N
     check_name_and_tags(req.name, req.tags)
     cfg = resolve_request_config(req, environ)
     _check_dataset(reg, cfg)
-    check_init_weights(reg, cfg)
     gpus = gpu_request(req.gpus)
     if gpus.cpu:
         if cfg.runtime.device == "cuda":
@@ -163,8 +162,8 @@ def check_request(reg: Registry, req: LaunchRequest, environ: dict[str, str] | N
     adapt_global_batch(cfg, request_world_size(req, gpus), preset(cfg.task.name))
     from clpbert.train.init_source import check_init
 
-    check_init(cfg, reg)
-
+    check_init(cfg, reg)  # names the fix for an unregistered preset init (`download`, `--init none`)
+    check_init_weights(reg, cfg)  # then every file the trainer will load must load
     from clpbert.runs.data_coverage import check_video_coverage
 
     check_video_coverage(reg, cfg, req.min_video_coverage)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -12,34 +13,13 @@ import pytest
 NO_DATA = ["--set", "data.dataset=", "--set", "data.txt_db=unused"]
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str):
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
 @pytest.fixture
-def cli(clpbert_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """`clpbert ARGS` in this process (same entry point and error edge as the console script)."""
-    from cli.app import main
-
-    def call(*args: str, fake_nvml: str | None = None) -> Result:
-        if fake_nvml:
-            monkeypatch.setenv("CLPBERT_FAKE_NVML", fake_nvml)
-        else:
-            monkeypatch.delenv("CLPBERT_FAKE_NVML", raising=False)
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
+def cli(inproc):
+    """`clpbert ARGS` in this process (tests/cli/conftest.py)."""
+    return inproc
 
 
-def _refused(res: Result, home: Path, *words: str) -> None:
+def _refused(res: subprocess.CompletedProcess[str], home: Path, *words: str) -> None:
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
@@ -98,7 +78,8 @@ def test_init_weights_that_do_not_load_are_refused_at_launch(cli, clpbert_home: 
 
 def test_init_cnn_that_does_not_load_is_refused_at_launch(cli, clpbert_home: Path, tmp_path: Path):
     bad = _bad_weights(tmp_path)["text"]
-    res = cli("run", "pretrain", *NO_DATA, "--set", f"runtime.init_cnn={bad}")
+    # init_bert emptied: the preset's bert-base-uncased is not registered here (refused on its own)
+    res = cli("run", "pretrain", *NO_DATA, "--set", f"runtime.init_cnn={bad}", "--set", "runtime.init_bert=")
     _refused(res, clpbert_home, "runtime.init_cnn" if "runtime.init_cnn" in res.stderr else bad.name)
 
 

@@ -31,34 +31,7 @@ def cli(home: Path, *args: str, fake_nvml: str | None = None, timeout: float = 1
                           cwd=REPO, timeout=timeout, input=stdin)
 
 
-class Result:
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def inproc(clpbert_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run `clpbert ARGS` in this process (same entry point and error edge, no interpreter start)."""
-    from cli.app import main
-
-    def call(*args: str, fake_nvml: str | None = None) -> Result:
-        if fake_nvml:
-            monkeypatch.setenv("CLPBERT_FAKE_NVML", fake_nvml)
-        else:
-            monkeypatch.delenv("CLPBERT_FAKE_NVML", raising=False)
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
-
-
-def one_line_error(res: Result | subprocess.CompletedProcess[str], *needles: str) -> None:
+def one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("clpbert: error: "), res.stderr
