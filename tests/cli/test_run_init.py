@@ -35,46 +35,36 @@ def ret_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def _call(*args: str, capsys) -> tuple[int, str, str]:
-    from cli.app import main
-
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _kill(run_id: str) -> None:
     from clpbert.registry import open_registry
     from clpbert.runs import procs
+    from clpbert.runs.lifecycle import ACTIVE_STATES
 
     with open_registry() as reg:
         run = reg.get_run(run_id)
-        if run.supervisor_pid and str(run.state) in ("queued", "starting", "running", "stopping"):
+        if run.supervisor_pid and str(run.state) in ACTIVE_STATES:
             procs.kill_tree(run.supervisor_pid)
 
 
 @pytest.mark.slow
 def test_finetune_without_pretrained_refuses_and_init_none_starts_marked_random(
-        clpbert_home: Path, ret_dataset: Path, capsys, request):
+        clpbert_home: Path, ret_dataset: Path, inproc, request):
     from clpbert.registry import open_registry
 
     with open_registry() as reg:
         reg.add_dataset("ret", format="msrvtt_ret", task="msrvtt_ret", txt_db=str(ret_dataset / "ret_txt_db"),
                         vis_db=str(ret_dataset / "vis_db"), tokenizer=str(ret_dataset / "tokenizer"))
-    code, out, err = _call("run", "finetune", "--task", "msrvtt_ret", "--dataset", "ret", capsys=capsys)
+    res = inproc("run", "finetune", "--task", "msrvtt_ret", "--dataset", "ret")
+    code, out, err = res.returncode, res.stdout, res.stderr
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert "clpbert download pretrained --from PATH" in lines[0] and "--init none" in lines[0]
-    assert json.loads(_call("runs", "list", "--json", capsys=capsys)[1]) == []  # nothing created
+    assert json.loads(inproc("runs", "list", "--json").stdout) == []  # nothing created
 
     sets = [x for s in TINY for x in ("--set", s)]
-    code, out, err = _call("run", "finetune", "--task", "msrvtt_ret", "--dataset", "ret", "--init", "none",
-                           *sets, "--json", capsys=capsys)
+    res = inproc("run", "finetune", "--task", "msrvtt_ret", "--dataset", "ret", "--init", "none",
+                 *sets, "--json")
+    code, out, err = res.returncode, res.stdout, res.stderr
     assert code == 0, err
     run = json.loads(out)
     request.addfinalizer(lambda: _kill(run["id"]))
@@ -83,13 +73,13 @@ def test_finetune_without_pretrained_refuses_and_init_none_starts_marked_random(
     assert "steps: 20 epochs x 8 examples / global batch 64 = 3 " in err
     config = (Path(run["run_dir"]) / "config.yaml").read_text()
     assert "grad_accum: 4" in config and "init_checkpoint: none" in config
-    shown = json.loads(_call("runs", "show", run["id"], "--json", capsys=capsys)[1])
+    shown = json.loads(inproc("runs", "show", run["id"], "--json").stdout)
     assert shown["init"] == {"random": True, "from": "random weights (--init none)"}
-    text = _call("runs", "show", run["id"], capsys=capsys)[1]
+    text = inproc("runs", "show", run["id"]).stdout
     assert "random weights (--init none)" in text
     deadline = time.monotonic() + 180
-    while json.loads(_call("runs", "show", run["id"], "--json", capsys=capsys)[1])["state"] == "queued":
+    while json.loads(inproc("runs", "show", run["id"], "--json").stdout)["state"] == "queued":
         assert time.monotonic() < deadline
         time.sleep(0.5)
-    assert json.loads(_call("runs", "show", run["id"], "--json", capsys=capsys)[1])["state"] in (
+    assert json.loads(inproc("runs", "show", run["id"], "--json").stdout)["state"] in (
         "starting", "running", "finished")

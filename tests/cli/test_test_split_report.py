@@ -9,19 +9,6 @@ from pathlib import Path
 import pytest
 
 
-def _call(*args: str, capsys) -> tuple[int, str, str]:
-    from cli.app import main
-
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def runs(clpbert_home: Path):
     from clpbert.registry import open_registry
@@ -37,16 +24,18 @@ def runs(clpbert_home: Path):
     return ids
 
 
-def test_runs_compare_keeps_val_and_test_apart(runs, capsys):
-    code, out, _ = _call("runs", "compare", *runs, "--json", capsys=capsys)
+def test_runs_compare_keeps_val_and_test_apart(runs, inproc):
+    res = inproc("runs", "compare", *runs, "--json")
+    code, out, _ = res.returncode, res.stdout, res.stderr
     assert code == 0
     metrics = json.loads(out)["metrics"]
     assert metrics["val/t2v/r1"] == [0.4, 0.6] and metrics["test/t2v/r1"] == [0.45, 0.55]
     assert metrics["test/selected_step"] == [2.0, 4.0]
 
 
-def test_runs_show_prints_the_latest_val_and_the_test_on_its_checkpoint(runs, capsys):
-    code, out, _ = _call("runs", "show", runs[0], capsys=capsys)
+def test_runs_show_prints_the_latest_val_and_the_test_on_its_checkpoint(runs, inproc):
+    res = inproc("runs", "show", runs[0])
+    code, out, _ = res.returncode, res.stdout, res.stderr
     assert code == 0
     assert "eval val @ step 4" in out
     assert "eval test @ step 4 (checkpoint of step 2, chosen on validation)" in out
