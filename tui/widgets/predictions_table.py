@@ -11,13 +11,14 @@ from typing import Any, ClassVar
 
 from rich.segment import Segment
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.widgets.cursor_rows import CURSOR_BINDINGS, CursorRows
 from tui.widgets.runs_table import _fit
 
 # (column, header, width, right-aligned)
@@ -47,17 +48,10 @@ def cell_text(key: str, value: Any) -> str:
     return str(value)
 
 
-class PredictionsTable(ScrollView, can_focus=True):
+class PredictionsTable(CursorRows, ScrollView, can_focus=True):
     """Prediction rows with a fixed header and a cursor; `show(table)` swaps the (filtered) rows."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*CURSOR_BINDINGS]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"predictions-table--header", "predictions-table--cursor",
                                              "predictions-table--wrong", "predictions-table--right"}
     DEFAULT_CSS = """
@@ -125,15 +119,6 @@ class PredictionsTable(ScrollView, can_focus=True):
         for index in (old, new):
             self.refresh_line(index - int(self.scroll_y) + 1)
         self.post_message(self.Highlighted(self.cursor))
-
-    def action_cursor(self, delta: int) -> None:
-        self.cursor_row = max(0, min(self.total - 1, self.cursor_row + delta))
-
-    def action_page(self, direction: int) -> None:
-        self.action_cursor(direction * max(self.size.height - 2, 1))
-
-    def action_jump(self, where: int) -> None:
-        self.cursor_row = max(self.total - 1, 0) if where < 0 else 0
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)

@@ -25,6 +25,7 @@ from textual.strip import Strip
 from textual.worker import get_current_worker
 
 from tui import formatting as fmt
+from tui.widgets.cursor_rows import CURSOR_BINDINGS, CursorRows
 
 
 @dataclass(frozen=True)
@@ -102,16 +103,11 @@ class _Window:
         return self.offset <= start and min(stop, total) <= self.offset + len(self.rows)
 
 
-class RunsTable(ScrollView, can_focus=True):
+class RunsTable(CursorRows, ScrollView, can_focus=True):
     """Runs, one per line, with a fixed header; cursor, marks (for compare) and click-to-sort."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        *CURSOR_BINDINGS,
         Binding("enter", "select", "Open", show=False),
         Binding("space", "toggle_mark", "Mark", show=False),
     ]
@@ -242,15 +238,6 @@ class RunsTable(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         if self.loaded_once:
             self.reload()
-
-    def action_cursor(self, delta: int) -> None:
-        self.cursor_row = max(0, min(self.total - 1, self.cursor_row + delta))
-
-    def action_page(self, direction: int) -> None:
-        self.action_cursor(direction * max(self.size.height - 2, 1))
-
-    def action_jump(self, where: int) -> None:
-        self.cursor_row = max(self.total - 1, 0) if where < 0 else 0
 
     def action_select(self) -> None:
         if self.cursor is not None:
