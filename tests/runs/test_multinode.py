@@ -4,6 +4,7 @@ commands on one machine (CPU, gloo, static rendezvous on 127.0.0.1), each with i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -100,10 +101,11 @@ def test_two_node_ranks_train_one_job_equal_to_one_node_with_two_processes(
         assert loss == pytest.approx(one_node[step], abs=1e-4), step
 
 
-def test_stopping_node_0_stops_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
-                                                     rt) -> None:
+@contextlib.contextmanager
+def _training_job(runs_home: Path, demo_data: Path, tmp_path: Path, rt):
+    """A long 2-node job, each node with its own SQLite home, once both nodes have trained 2 steps:
+    yields ([node 0 registry, node 1 registry], [node 0 run id, node 1 run id])."""
     from clpbert.registry import open_registry
-    from clpbert.runs.service import stop_run
 
     node1_home = tmp_path / "node1"
     _home_with_demo(node1_home, demo_data)
@@ -114,32 +116,30 @@ def test_stopping_node_0_stops_the_job_on_both_nodes(runs_home: Path, demo_data:
         for reg, run_id in zip(regs, ids, strict=True):
             rt.wait_until(lambda reg=reg, run_id=run_id: reg.get_run(run_id).step >= 2, 300,
                           "both nodes training")
+        yield regs, ids
+    finally:
+        for reg in regs:
+            reg.close()
+
+
+def test_stopping_node_0_stops_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
+                                                     rt) -> None:
+    from clpbert.runs.service import stop_run
+
+    with _training_job(runs_home, demo_data, tmp_path, rt) as (regs, ids):
         stopped = stop_run(regs[0], ids[0], grace_s=120)
         node1 = rt.wait_until(lambda: (r := regs[1].get_run(ids[1])).state.terminal and r, 180,
                               "node 1's run to end after node 0's stop")
         assert stopped.state == "killed" and stopped.reason.startswith("stopped by user")
         assert node1.state != "finished" and node1.reason, (node1.state, node1.reason)
         assert node1.step == stopped.step  # the ranks agreed on the step to stop at
-    finally:
-        for reg in regs:
-            reg.close()
 
 
 def test_killing_node_1s_trainer_fails_the_job_on_both_nodes(runs_home: Path, demo_data: Path, tmp_path: Path,
                                                             rt) -> None:
     import signal
 
-    from clpbert.registry import open_registry
-
-    node1_home = tmp_path / "node1"
-    _home_with_demo(node1_home, demo_data)
-    ids = _launch_two_nodes(runs_home, node1_home, [*rt.TINY, "optim.max_steps=100000",
-                                                    "eval.valid_steps=100000", "data.num_workers=0"])
-    regs = [open_registry(f"sqlite:///{h / 'registry.db'}") for h in (runs_home, node1_home)]
-    try:
-        for reg, run_id in zip(regs, ids, strict=True):
-            rt.wait_until(lambda reg=reg, run_id=run_id: reg.get_run(run_id).step >= 2, 300,
-                          "both nodes training")
+    with _training_job(runs_home, demo_data, tmp_path, rt) as (regs, ids):
         trees = [rt.tree(reg.get_run(run_id).supervisor_pid) for reg, run_id in zip(regs, ids, strict=True)]
         workers = [p for p in trees[1] if "clpbert.train" in " ".join(p.cmdline())
                    and "torch.distributed.run" not in " ".join(p.cmdline())]
@@ -155,6 +155,3 @@ def test_killing_node_1s_trainer_fails_the_job_on_both_nodes(runs_home: Path, de
         assert [f.state for f in finals] == ["failed", "failed"], [(f.state, f.reason) for f in finals]
         assert all(f.reason for f in finals), [f.reason for f in finals]
         rt.wait_until(lambda: not rt.alive(trees[0] + trees[1]), 60, "every process of both nodes to exit")
-    finally:
-        for reg in regs:
-            reg.close()
