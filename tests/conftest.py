@@ -4,7 +4,7 @@
 when the files are absent. `clpbert_home` gives each test its own CLPBERT_HOME (registry, runs,
 caches) so tests never touch the user's real data. Every test taking `registry` runs on SQLite and,
 when CLPBERT_TEST_PG_URL is set (`eval "$(bash .ci/postgres.sh)"`), again on PostgreSQL with a
-freshly emptied schema.
+freshly emptied schema (one database per pytest-xdist worker).
 """
 
 from __future__ import annotations
@@ -62,7 +62,27 @@ def margin(request: pytest.FixtureRequest):
     return record
 
 
-PG_URL = os.environ.get("CLPBERT_TEST_PG_URL")
+def _worker_pg_url(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets its own database (<db>_gw0, ...), created on first use:
+    the tests empty the schema they run on, so two workers must never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    from sqlalchemy import create_engine, make_url, text
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    worker_url = base.set(database=name).render_as_string(hide_password=False)
+    os.environ["CLPBERT_TEST_PG_URL"] = worker_url  # for tests and subprocesses that read it directly
+    return worker_url
+
+
+PG_URL = _worker_pg_url(os.environ.get("CLPBERT_TEST_PG_URL"))
 
 
 def reset_pg(url: str) -> None:
