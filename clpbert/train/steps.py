@@ -7,10 +7,11 @@
   preset's (that is what fits in memory). A batch size or accumulation the user set explicitly
   is kept as given.
 * Total steps = ceil(epochs x G / global batch), G = the number of training groups (Σ⌈n_i/k⌉,
-  clpbert.data.grouping). The original writes it as ceil(epochs x N_examples / (n_gpu x bsz x
-  grad_accum x k)) with N_examples = G x k for finetuning, and ceil(n_batches_in_epoch x epochs /
-  (n_gpu x grad_accum)) with n_batches_in_epoch = Σ_sources G_s / bsz for pretraining: the same
-  number.
+  clpbert.data.grouping) over the texts training keeps (QA: not the questions whose answer is
+  outside the vocabulary, clpbert.data.qa_labels). The original writes it as ceil(epochs x
+  N_examples / (n_gpu x bsz x grad_accum x k)) with N_examples = G x k for finetuning, and
+  ceil(n_batches_in_epoch x epochs / (n_gpu x grad_accum)) with n_batches_in_epoch =
+  Σ_sources G_s / bsz for pretraining: the same number.
 
 Imports nothing heavy: `clpbert run` and `clpbert config show` print this before any torch import.
 """
@@ -147,11 +148,22 @@ def _keys(path: Path, limit: int) -> Iterator[str]:
                 return
 
 
-def split_groups(txt_db: str | Path, split: str, k: int, limit: int = 0) -> int:
-    """Σ⌈n_i/k⌉ over the images/videos of a txt_db split (the first `limit` records if > 0)."""
+def split_groups(txt_db: str | Path, split: str, k: int, limit: int = 0, *, qa: bool = False) -> int:
+    """Σ⌈n_i/k⌉ over the images/videos of a txt_db split (the first `limit` records if > 0).
+
+    `qa`: count only the questions training keeps (clpbert.data.qa_labels: an answer outside
+    ans2label is dropped), as QADataset does.
+    """
     from clpbert.data.txt_db import TxtDB
 
-    return count_groups(_keys(TxtDB(txt_db).require(split), limit), k)
+    txt = TxtDB(txt_db)
+    if not qa:
+        return count_groups(_keys(txt.require(split), limit), k)
+    from clpbert.data.qa_labels import training_questions
+
+    records = txt.read(split)
+    kept = training_questions(records[:limit] if limit > 0 else records, txt.ans2label())
+    return count_groups((record_key(r) for r in kept), k)
 
 
 def train_txt_dbs(cfg: Any) -> list[str]:
@@ -183,8 +195,8 @@ def _registered_txt_db(name: str) -> str:
 def plan_steps(cfg: Any, world: int) -> StepPlan:
     """The step plan of a resolved config on `world` processes, counting its training groups."""
     k = cfg.data.max_n_example_per_group
-    groups = sum(split_groups(t, cfg.data.train_split, k, cfg.data.max_train_examples)
-                 for t in train_txt_dbs(cfg))
+    groups = sum(split_groups(t, cfg.data.train_split, k, cfg.data.max_train_examples,
+                              qa=cfg.task.head == "qa") for t in train_txt_dbs(cfg))
     batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum)
     return StepPlan(groups, batch, cfg.optim.epochs, cfg.optim.max_steps, k)
 
