@@ -54,8 +54,10 @@ class BatchPlan:
 
 def plan_batch(target: int, world: int, per_gpu_max: int) -> tuple[int, int]:
     """(per-GPU batch, accumulation) giving exactly `target` on `world` processes with the per-GPU
-    batch at most `per_gpu_max` and the fewest accumulation steps; the nearest larger global
-    batch when `target` is not divisible (e.g. 64 on 3 GPUs -> 11 x 3 x 2 = 66)."""
+    batch at most `per_gpu_max` and the fewest accumulation steps. When no split gives exactly
+    `target`, the fewest accumulation steps that fit with the per-GPU batch rounded up: a larger
+    global batch, not always the nearest reachable one (64 on 3 GPUs -> 11 x 3 x 2 = 66; 128 with
+    at most 8 per GPU -> 8 x 3 x 6 = 144, where 1 x 3 x 43 = 129 would need 43 micro-steps)."""
     world, per_gpu_max = max(world, 1), max(per_gpu_max, 1)
     per_step = -(-target // world)  # groups each process must see per step
     for accum in range(max(1, -(-per_step // per_gpu_max)), per_step + 1):
