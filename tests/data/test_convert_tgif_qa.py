@@ -117,3 +117,19 @@ def test_bad_answer_index_names_the_line(tmp_path: Path):
                  "g1\tq ?\ta\tb\tc\td\te\t7\tACTION1\t1\r\n")
     with pytest.raises(UserError, match=r"Test_action_question.csv:2: answer '7'"):
         convert("tgif_qa", tmp_path)
+
+
+def test_a_small_train_file_still_gets_a_val_video_and_a_single_one_none(tmp_path: Path):
+    header = "gif_name\tquestion\ta1\ta2\ta3\ta4\ta5\tanswer\tvid_id\tkey\r\n"
+    rows = [f"g{i}\tq ?\ta\tb\tc\td\te\t1\tACTION{i}\t{i}\r\n" for i in range(3)]
+    (tmp_path / "Train_action_question.csv").write_text(header + "".join(rows))
+    conv = convert("tgif_qa", tmp_path)
+    splits = conv.parts[0].splits
+    assert [len(splits["train"]), len(splits["val"])] == [2, 1] and "test" not in splits
+    assert conv.notes == ["action: val: 10% of Train_action videos held out (1 video, seeded by video id); "
+                          "no test split"]
+    (tmp_path / "Train_action_question.csv").write_text(header + rows[0])
+    conv = convert("tgif_qa", tmp_path)
+    assert list(conv.parts[0].splits) == ["train"]
+    assert conv.notes == ["action: no val split: Train_action has too few videos to hold one out; no test "
+                          "split"]

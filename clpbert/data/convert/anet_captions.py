@@ -83,7 +83,7 @@ def convert(path: Path, options: Mapping[str, str]) -> Conversion:
     if "train" in splits:
         tested = [r["clip_name"] for s in ("test", "test2") for r in splits.get(s, [])]
         held = hold_out_val(splits.pop("train"), "clip_name", exclude=tested)
-        splits = {"train": held.train, "val": held.val, **splits}
+        splits = {"train": held.train, **({"val": held.val} if held.val else {}), **splits}
         meta["val"] = held.describe("train.json", "val_1.json" if "test" in splits else None)
         notes.append(meta["val"])
     else:

@@ -212,8 +212,11 @@ class HeldOut:
 
     def describe(self, source: str, test: str | None) -> str:
         """The one line `datasets prepare` prints: what was held out, and what test is (None: absent)."""
-        line = (f"val: {self.fraction:.0%} of {source} videos held out ({self.videos:,} videos, seeded by "
-                f"video id); ")
+        if not self.val:
+            return (f"no val split: {source} has too few videos to hold one out; "
+                    + (f"test = {test}" if test else "no test split"))
+        line = (f"val: {self.fraction:.0%} of {source} videos held out ({self.videos:,} "
+                f"video{'s' if self.videos != 1 else ''}, seeded by video id); ")
         if test is None:
             return line + "no test split"
         return line + f"test = {test}, evaluated once on the checkpoint chosen on val"
@@ -221,7 +224,8 @@ class HeldOut:
 
 def hold_out_val(records: list[Record], key_field: str, *, exclude: Iterable[str] = (),
                  fraction: float = VAL_FRACTION, seed: str = VAL_SEED) -> HeldOut:
-    """Hold out round(fraction x videos) of the train videos as a validation split, by video.
+    """Hold out round(fraction x videos) of the train videos (at least 1 of 2+) as a validation
+    split, by video.
 
     Model selection must never see the test split, and releases such as TGIF-QA (Train/Test) and
     ActivityNet Captions (train/val_1/val_2, the paper reports val_1) have no other. Every
@@ -233,7 +237,8 @@ def hold_out_val(records: list[Record], key_field: str, *, exclude: Iterable[str
     banned = set(exclude)
     ranked = sorted((k for k in keys if k not in banned),
                     key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).digest())
-    n = min(round(len(keys) * fraction), len(ranked), max(len(keys) - 1, 0))
+    n = round(len(keys) * fraction) or (1 if len(keys) >= 2 else 0)  # a small release still gets a val
+    n = min(n, len(ranked), max(len(keys) - 1, 0))  # and keeps at least one train video
     chosen = set(ranked[:n])
     return HeldOut(train=[r for r in records if str(r[key_field]) not in chosen],
                    val=[r for r in records if str(r[key_field]) in chosen], videos=len(chosen),

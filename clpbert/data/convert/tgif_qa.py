@@ -110,7 +110,7 @@ def convert(path: Path, options: Mapping[str, str]) -> Conversion:
         if "train" in have:
             held = hold_out_val(have.pop("train"), "gif_name",
                                 exclude=(r["gif_name"] for r in have.get("test", [])))
-            have = {"train": held.train, "val": held.val, **have}
+            have = {"train": held.train, **({"val": held.val} if held.val else {}), **have}
             meta["val"] = held.describe(f"Train_{subtask}",
                                         f"{test_file} (the official test)" if "test" in have else None)
             notes.append(f"{subtask}: {meta['val']}")
