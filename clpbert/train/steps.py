@@ -100,6 +100,8 @@ class StepPlan:
     epochs: float
     max_steps: int = 0
     k: int = 1
+    left_out: int = 0
+    """QA questions not trained on: their answer is outside the vocabulary (clpbert.data.qa_labels)."""
 
     @property
     def steps_per_epoch(self) -> float:
@@ -114,6 +116,8 @@ class StepPlan:
     def describe(self) -> str:
         what = f"{self.groups} groups (Σ⌈n_i/{self.k}⌉ texts per image)" if self.k > 1 else \
             f"{self.groups} examples"
+        if self.left_out:
+            what += f" ({self.left_out} questions with no answer in the vocabulary left out)"
         line = (f"steps: {_num(self.epochs)} epochs x {what} / global batch {self.batch.global_batch} = "
                 f"{math.ceil(self.epochs * self.groups / max(self.batch.global_batch, 1))} "
                 f"({self.steps_per_epoch:.1f} per epoch)")
@@ -156,16 +160,22 @@ def split_groups(txt_db: str | Path, split: str, k: int, limit: int = 0, *, qa: 
     `qa`: count only the questions training keeps (clpbert.data.qa_labels: an answer outside
     ans2label is dropped), as QADataset does.
     """
+    return _count_split(txt_db, split, k, limit, qa)[0]
+
+
+def _count_split(txt_db: str | Path, split: str, k: int, limit: int, qa: bool) -> tuple[int, int]:
+    """(training groups, QA questions left out) of a txt_db split."""
     from clpbert.data.txt_db import TxtDB
 
     txt = TxtDB(txt_db)
     if not qa:
-        return count_groups(_keys(txt.require(split), limit), k)
+        return count_groups(_keys(txt.require(split), limit), k), 0
     from clpbert.data.qa_labels import training_questions
 
     records = txt.read(split)
-    kept = training_questions(records[:limit] if limit > 0 else records, txt.ans2label())
-    return count_groups((record_key(r) for r in kept), k)
+    records = records[:limit] if limit > 0 else records
+    kept = training_questions(records, txt.ans2label())
+    return count_groups((record_key(r) for r in kept), k), len(records) - len(kept)
 
 
 def train_txt_dbs(cfg: Any) -> list[str]:
@@ -197,10 +207,11 @@ def _registered_txt_db(name: str) -> str:
 def plan_steps(cfg: Any, world: int) -> StepPlan:
     """The step plan of a resolved config on `world` processes, counting its training groups."""
     k = cfg.data.max_n_example_per_group
-    groups = sum(split_groups(t, cfg.data.train_split, k, cfg.data.max_train_examples,
-                              qa=cfg.task.head == "qa") for t in train_txt_dbs(cfg))
+    counts = [_count_split(t, cfg.data.train_split, k, cfg.data.max_train_examples, cfg.task.head == "qa")
+              for t in train_txt_dbs(cfg)]
     batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum)
-    return StepPlan(groups, batch, cfg.optim.epochs, cfg.optim.max_steps, k)
+    return StepPlan(sum(g for g, _ in counts), batch, cfg.optim.epochs, cfg.optim.max_steps, k,
+                    sum(n for _, n in counts))
 
 
 def launch_summary(cfg: Any, world: int) -> list[str]:
@@ -218,5 +229,5 @@ def launch_summary(cfg: Any, world: int) -> list[str]:
     except (UserError, OSError, ValueError) as e:
         lines.append(f"steps: counted when the run starts ({str(e).split(';')[0]})")
         return lines
-    lines.append(StepPlan(plan.groups, batch, plan.epochs, plan.max_steps, plan.k).describe())
+    lines.append(StepPlan(plan.groups, batch, plan.epochs, plan.max_steps, plan.k, plan.left_out).describe())
     return lines

@@ -51,7 +51,8 @@ def test_launch_step_count_counts_only_the_questions_training_keeps(qa_txt_db, t
     assert len(ds) == kept == split_groups(txt_db, "train", 1, qa=True)
     assert split_groups(txt_db, "train", 1) == total  # the raw count (what was printed before)
     steps = math.ceil(10 * kept / 64)
-    assert launch_summary(cfg, 4)[1] == (f"steps: 10 epochs x {kept} examples / global batch 64 = {steps} "
+    assert launch_summary(cfg, 4)[1] == (f"steps: 10 epochs x {kept} examples ({total - kept} questions with "
+                                         f"no answer in the vocabulary left out) / global batch 64 = {steps} "
                                          f"({kept / 64:.1f} per epoch)")
     limited = resolve_config("msrvtt_qa", sets=[f"data.txt_db={txt_db}", "data.max_train_examples=1000"])
     first = build_dataset(limited, "train", True, tokenizer, txt_db, tmp_path / "vis_db")
