@@ -216,6 +216,9 @@ def plan_steps(cfg: Any, world: int) -> StepPlan:
 
 def launch_summary(cfg: Any, world: int) -> list[str]:
     """The lines `clpbert run` and `clpbert config show` print: the batch and the step arithmetic."""
+    if cfg.kind == "eval":  # the trainer builds no training set (msrvtt_mc): no batch, no steps
+        splits = ", ".join(s for s in dict.fromkeys((cfg.data.val_split, cfg.data.test_split)) if s)
+        return [f"evaluation only: no training steps (evaluates {splits})"]
     batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum, cfg.optim.global_batch)
     lines = [batch.describe()]
     if not (cfg.data.dataset or cfg.data.txt_db):

@@ -144,3 +144,10 @@ def steps_tokenizer(tmp_path_factory):
     vocab = tmp_path_factory.mktemp("tok")
     (vocab / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]) + "\n")
     return load_tokenizer(vocab)
+
+
+def test_an_evaluation_preset_prints_no_batch_or_step_arithmetic():
+    from clpbert.train.steps import launch_summary
+
+    cfg = resolve_config("msrvtt_mc", sets=["data.txt_db=/nonexistent/txt_db"])
+    assert launch_summary(cfg, 4) == ["evaluation only: no training steps (evaluates test)"]
