@@ -82,7 +82,7 @@ def build_data(root: Path, real: Path) -> dict[str, Path]:
 
     ret = [{"caption": f"a video of the {w} on the road", "clip_name": v}
            for v, w in zip(vids, ["bunny", "bike"], strict=False) for _ in range(2)]
-    write("ret", {"train": ret, "val": ret[::2], "dev": ret[::2]})
+    write("ret", {"train": ret, "val": ret[::2]})
     qa = [{"question": "what is in the video ?", "answer": a, "video_id": v, "answer_type": "what"}
           for v, a in zip(vids, ["bunny", "bike"], strict=False)]
     write("qa", {"train": qa, "val": qa}, {"bunny": 0, "bike": 1})

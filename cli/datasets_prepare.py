@@ -21,6 +21,9 @@ PREPARE_HELP = (
     "Without --videos only the txt_db is written; re-run with --videos later to add them. Videos without "
     "a file are counted and listed, not fatal, unless --strict (exit 2, nothing registered). Re-running "
     "resumes packing where it stopped.\n\n"
+    "A release without a validation split gets one disjoint from train and test, so model selection never "
+    "sees the test split (TGIF-QA, ActivityNet Captions: 10% of the train videos; MSRVTT retrieval: 1,000 "
+    "videos of the 9k list outside the 7k list); a note says what was done.\n\n"
     "Format options (--opt): msrvtt_qa num_answers=1500; msrvtt_ret train_videos=7k|9k; "
     "coco_captions key=id12|file_name (file_name for the 2014 files); vg_regions split=train."
 )

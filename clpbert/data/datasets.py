@@ -42,6 +42,7 @@ from clpbert.config import RunConfig
 from clpbert.data.collate import add_mlm, collate_items, empty_frames
 from clpbert.data.decode import VideoDecodeError, load_frames
 from clpbert.data.grouping import chunk_groups
+from clpbert.data.qa_labels import answer_label, soft_scores, training_questions
 from clpbert.data.sampling import SamplingPlan, plan_sampling
 from clpbert.data.tokenizer import tokenize
 from clpbert.data.transforms import AspectRatioError
@@ -160,19 +161,15 @@ class QADataset(_Base):
             rec.setdefault("question_id", i)  # sequential per file, as the original re-assigns them
         self.ans2label = ans2label
         self.num_labels = num_labels
-        self.soft = any(isinstance(r.get("labels"), dict) for r in records[:100])
-        if train and not self.soft:  # answers outside the vocabulary cannot be learnt: dropped
-            records = [r for r in records if self._label(r) != -100]
-        # VQA (soft scores): questions without an in-vocabulary answer train with zero targets
+        self.soft = soft_scores(records)
+        if train:  # answers outside the vocabulary cannot be learnt: dropped (soft scores: kept)
+            records = training_questions(records, ans2label)
         self.group_size = group_size if train else 1
         self.groups = chunk_groups(records, self.group_size, record_key, pad=train, rng=random.Random(seed))
         super().__init__(records, loader, tokenizer, max_txt_len, train, seed)
 
     def _label(self, rec: dict[str, Any]) -> int:
-        answer = rec.get("answer")
-        if answer is None and isinstance(rec.get("labels"), dict) and rec["labels"]:
-            answer = max(rec["labels"].items(), key=lambda kv: kv[1])[0]
-        return self.ans2label.get(str(answer), -100) if answer is not None else -100
+        return answer_label(rec, self.ans2label)
 
     def __len__(self) -> int:
         return len(self.groups)

@@ -7,10 +7,11 @@
   preset's (that is what fits in memory). A batch size or accumulation the user set explicitly
   is kept as given.
 * Total steps = ceil(epochs x G / global batch), G = the number of training groups (Σ⌈n_i/k⌉,
-  clpbert.data.grouping). The original writes it as ceil(epochs x N_examples / (n_gpu x bsz x
-  grad_accum x k)) with N_examples = G x k for finetuning, and ceil(n_batches_in_epoch x epochs /
-  (n_gpu x grad_accum)) with n_batches_in_epoch = Σ_sources G_s / bsz for pretraining: the same
-  number.
+  clpbert.data.grouping) over the texts training keeps (QA: not the questions whose answer is
+  outside the vocabulary, clpbert.data.qa_labels). The original writes it as ceil(epochs x
+  N_examples / (n_gpu x bsz x grad_accum x k)) with N_examples = G x k for finetuning, and
+  ceil(n_batches_in_epoch x epochs / (n_gpu x grad_accum)) with n_batches_in_epoch =
+  Σ_sources G_s / bsz for pretraining: the same number.
 
 Imports nothing heavy: `clpbert run` and `clpbert config show` print this before any torch import.
 """
@@ -53,8 +54,10 @@ class BatchPlan:
 
 def plan_batch(target: int, world: int, per_gpu_max: int) -> tuple[int, int]:
     """(per-GPU batch, accumulation) giving exactly `target` on `world` processes with the per-GPU
-    batch at most `per_gpu_max` and the fewest accumulation steps; the nearest larger global
-    batch when `target` is not divisible (e.g. 64 on 3 GPUs -> 11 x 3 x 2 = 66)."""
+    batch at most `per_gpu_max` and the fewest accumulation steps. When no split gives exactly
+    `target`, the fewest accumulation steps that fit with the per-GPU batch rounded up: a larger
+    global batch, not always the nearest reachable one (64 on 3 GPUs -> 11 x 3 x 2 = 66; 128 with
+    at most 8 per GPU -> 8 x 3 x 6 = 144, where 1 x 3 x 43 = 129 would need 43 micro-steps)."""
     world, per_gpu_max = max(world, 1), max(per_gpu_max, 1)
     per_step = -(-target // world)  # groups each process must see per step
     for accum in range(max(1, -(-per_step // per_gpu_max)), per_step + 1):
@@ -97,6 +100,8 @@ class StepPlan:
     epochs: float
     max_steps: int = 0
     k: int = 1
+    left_out: int = 0
+    """QA questions not trained on: their answer is outside the vocabulary (clpbert.data.qa_labels)."""
 
     @property
     def steps_per_epoch(self) -> float:
@@ -111,6 +116,8 @@ class StepPlan:
     def describe(self) -> str:
         what = f"{self.groups} groups (Σ⌈n_i/{self.k}⌉ texts per image)" if self.k > 1 else \
             f"{self.groups} examples"
+        if self.left_out:
+            what += f" ({self.left_out} questions with no answer in the vocabulary left out)"
         line = (f"steps: {_num(self.epochs)} epochs x {what} / global batch {self.batch.global_batch} = "
                 f"{math.ceil(self.epochs * self.groups / max(self.batch.global_batch, 1))} "
                 f"({self.steps_per_epoch:.1f} per epoch)")
@@ -147,11 +154,28 @@ def _keys(path: Path, limit: int) -> Iterator[str]:
                 return
 
 
-def split_groups(txt_db: str | Path, split: str, k: int, limit: int = 0) -> int:
-    """Σ⌈n_i/k⌉ over the images/videos of a txt_db split (the first `limit` records if > 0)."""
+def split_groups(txt_db: str | Path, split: str, k: int, limit: int = 0, *, qa: bool = False) -> int:
+    """Σ⌈n_i/k⌉ over the images/videos of a txt_db split (the first `limit` records if > 0).
+
+    `qa`: count only the questions training keeps (clpbert.data.qa_labels: an answer outside
+    ans2label is dropped), as QADataset does.
+    """
+    return _count_split(txt_db, split, k, limit, qa)[0]
+
+
+def _count_split(txt_db: str | Path, split: str, k: int, limit: int, qa: bool) -> tuple[int, int]:
+    """(training groups, QA questions left out) of a txt_db split."""
     from clpbert.data.txt_db import TxtDB
 
-    return count_groups(_keys(TxtDB(txt_db).require(split), limit), k)
+    txt = TxtDB(txt_db)
+    if not qa:
+        return count_groups(_keys(txt.require(split), limit), k), 0
+    from clpbert.data.qa_labels import training_questions
+
+    records = txt.read(split)
+    records = records[:limit] if limit > 0 else records
+    kept = training_questions(records, txt.ans2label())
+    return count_groups((record_key(r) for r in kept), k), len(records) - len(kept)
 
 
 def train_txt_dbs(cfg: Any) -> list[str]:
@@ -183,14 +207,18 @@ def _registered_txt_db(name: str) -> str:
 def plan_steps(cfg: Any, world: int) -> StepPlan:
     """The step plan of a resolved config on `world` processes, counting its training groups."""
     k = cfg.data.max_n_example_per_group
-    groups = sum(split_groups(t, cfg.data.train_split, k, cfg.data.max_train_examples)
-                 for t in train_txt_dbs(cfg))
+    counts = [_count_split(t, cfg.data.train_split, k, cfg.data.max_train_examples, cfg.task.head == "qa")
+              for t in train_txt_dbs(cfg)]
     batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum)
-    return StepPlan(groups, batch, cfg.optim.epochs, cfg.optim.max_steps, k)
+    return StepPlan(sum(g for g, _ in counts), batch, cfg.optim.epochs, cfg.optim.max_steps, k,
+                    sum(n for _, n in counts))
 
 
 def launch_summary(cfg: Any, world: int) -> list[str]:
     """The lines `clpbert run` and `clpbert config show` print: the batch and the step arithmetic."""
+    if cfg.kind == "eval":  # the trainer builds no training set (msrvtt_mc): no batch, no steps
+        splits = ", ".join(s for s in dict.fromkeys((cfg.data.val_split, cfg.data.test_split)) if s)
+        return [f"evaluation only: no training steps (evaluates {splits})"]
     batch = BatchPlan(cfg.data.batch_size, world, cfg.optim.grad_accum, cfg.optim.global_batch)
     lines = [batch.describe()]
     if not (cfg.data.dataset or cfg.data.txt_db):
@@ -204,5 +232,5 @@ def launch_summary(cfg: Any, world: int) -> list[str]:
     except (UserError, OSError, ValueError) as e:
         lines.append(f"steps: counted when the run starts ({str(e).split(';')[0]})")
         return lines
-    lines.append(StepPlan(plan.groups, batch, plan.epochs, plan.max_steps, plan.k).describe())
+    lines.append(StepPlan(plan.groups, batch, plan.epochs, plan.max_steps, plan.k, plan.left_out).describe())
     return lines

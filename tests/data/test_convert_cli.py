@@ -39,7 +39,7 @@ def test_prepare_json_then_list_and_verify(clpbert_home: Path, real_data: Path, 
     report = json.loads(done.stdout)
     assert [d["name"] for d in report["datasets"]] == ["tg-action", "tg-transition"]
     action = report["datasets"][0]
-    assert action["format"] == "tgif_qa" and action["splits"] == {"val": 2274}
+    assert action["format"] == "tgif_qa" and action["splits"] == {"test": 2274}
     assert action["missing_videos"] == 2272 and Path(action["txt_db"]).is_dir()
     assert report["missing_videos"] > 0 and "videos missing" in done.stderr
 
@@ -72,3 +72,17 @@ def test_user_mistakes_exit_2_without_traceback(clpbert_home: Path, tmp_path: Pa
     done = _run(clpbert_home, "datasets", "prepare", "nope", "-a", str(tmp_path), "--name", "x")
     assert done.returncode == 2 and "unknown dataset format 'nope'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_prepare_says_how_val_was_held_out(clpbert_home: Path, real_data: Path, tmp_path: Path):
+    folder = tmp_path / "tgif_train_test"
+    folder.mkdir()
+    for name in ("Train_action_question.csv", "Test_action_question.csv"):
+        shutil.copy(real_data / "tgif_qa" / name, folder / name)
+    done = _run(clpbert_home, "datasets", "prepare", "tgif_qa", "-a", str(folder), "--name", "tg")
+    assert done.returncode == 0, done.stderr
+    assert "registered tg-action (tgif_qa_action): train 18,424, val 2,047, test 2,274" in done.stdout
+    held = [line for line in done.stderr.splitlines() if "held out" in line]
+    assert held == ["note: action: val: 10% of Train_action videos held out (2,047 videos, seeded by video "
+                    "id); test = Test_action_question.csv (the official test), evaluated once on the "
+                    "checkpoint chosen on val"]

@@ -43,9 +43,9 @@ def test_tgif_registers_three_datasets_sharing_one_real_lmdb(clpbert_home: Path,
     assert report.packed == {"needed": 9107, "packed": 4, "already": 0, "failed": 0, "by_stem": 0}
     assert report.missing_videos == 9103 and len(report.missing_examples) == 10
     by_name = {d.name: d for d in report.datasets}
-    assert by_name["tgif-action"].splits == {"val": 2274}
-    assert by_name["tgif-transition"].splits == {"val": 6232}
-    assert by_name["tgif-frameqa"].splits == {"val": 13691} and by_name["tgif-frameqa"].num_answers == 933
+    assert by_name["tgif-action"].splits == {"test": 2274}
+    assert by_name["tgif-transition"].splits == {"test": 6232}
+    assert by_name["tgif-frameqa"].splits == {"test": 13691} and by_name["tgif-frameqa"].num_answers == 933
 
     rows = _registered()
     assert set(rows) == set(names)  # the shared store "tgif" itself is not a dataset
@@ -59,7 +59,7 @@ def test_tgif_registers_three_datasets_sharing_one_real_lmdb(clpbert_home: Path,
         meta = TxtDB(row.txt_db).meta()
         assert meta["format"] == "tgif_qa" and meta["fingerprint"] == row.fingerprint
     txt = TxtDB(rows["tgif-frameqa"].txt_db)
-    assert txt.read("val")[0] == {"gif_name": "tumblr_no73q2fm0I1uuf348o1_250",
+    assert txt.read("test")[0] == {"gif_name": "tumblr_no73q2fm0I1uuf348o1_250",
                                   "question": "what is being placed in the white ice cream cone ?",
                                   "answer": "cookie", "answer_type": "object"}
     assert txt.ans2label()["two"] == 0
@@ -108,7 +108,7 @@ def test_without_videos_only_txt_db_then_videos_are_added_later(clpbert_home: Pa
     assert first.packed is None and first.missing_videos is None
     assert all(d.missing_videos is None for d in first.datasets)
     assert not (paths.dataset_dir("t") / "vis_db").exists()
-    assert TxtDB(paths.dataset_dir("t-action") / "txt_db").splits() == ["val"]
+    assert TxtDB(paths.dataset_dir("t-action") / "txt_db").splits() == ["test"]
 
     second = prepare("tgif_qa", tgif_test, "t", videos=real_data / "videos" / "tgif")
     assert second.missing_videos == 9103

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,78 @@ def test_config_show_prints_the_batch_and_step_arithmetic(real_data, tmp_path, c
     out, err = capsys.readouterr()
     assert "global batch 512 = 32 per process x 1 process x accumulation 16" in err
     assert "grad_accum: 16" in out and f"= {total} (" in err  # same steps on one GPU
+
+
+@pytest.fixture(scope="module")
+def train_txt_dbs(real_data, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """Per head, a txt_db whose train split is real annotations, and a real (tiny) LMDB."""
+    from clpbert.data.convert.base import convert
+    from clpbert.data.convert.coco_captions import captions
+    from clpbert.data.txt_db import TxtDBWriter
+    from clpbert.data.vis_db import VisDBWriter
+
+    root = tmp_path_factory.mktemp("preset_steps")
+    vis = root / "vis_db"
+    with VisDBWriter(vis) as w:  # items are not read: the counts come from the txt_db
+        w.put_container("x", b"\0", "mp4")
+    msvd = root / "train_qa.json"
+    msvd.write_bytes((real_data / "msrvtt_qa" / "format_proxy_msvd_qa" / "val_qa.json").read_bytes())
+    (qa,) = convert("msrvtt_qa", msvd, {"num_answers": "300"}).parts  # real answers outside the vocabulary
+    soft = [{**r, "labels": {r["answer"]: 1.0} if r["answer"] in qa.ans2label else {}}
+            for r in qa.splits["train"]]
+    records = {
+        "pretrain": (captions(real_data / "coco_captions" / "coco_mini" / "captions_train2017.json", "id12"),
+                     None),
+        "retrieval": (convert("didemo", real_data / "didemo" / "val_data.json").parts[0].splits["val"], None),
+        "mc": (convert("tgif_qa", real_data / "tgif_qa" / "Test_action_question.csv").parts[0].splits["test"],
+               None),
+        "qa": (qa.splits["train"], qa.ans2label),
+        "vqa": (soft, qa.ans2label),
+    }
+    out = {}
+    for head, (recs, ans2label) in records.items():
+        writer = TxtDBWriter(root / head)
+        writer.write_split("train", recs)
+        if ans2label:
+            writer.write_ans2label(ans2label)
+        out[head] = (root / head, vis)
+    return out
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("task", ["pretrain", "msrvtt_ret", "didemo_ret", "anet_ret", "msrvtt_qa",
+                                  "tgif_qa_action", "tgif_qa_transition", "tgif_qa_frameqa", "vqa", "demo"])
+def test_every_presets_printed_steps_are_the_trainers(task, train_txt_dbs, steps_tokenizer):
+    """The step count `clpbert run` / `config show` print (counted from the txt_db without torch)
+    equals the one the trainer computes from its datasets, on 1, 3 and 4 processes."""
+    from clpbert.data.datasets import build_dataset
+    from clpbert.train.steps import launch_summary, plan_steps, total_steps
+
+    head = "vqa" if task == "vqa" else preset(task).task.head
+    txt, vis = train_txt_dbs[head]
+    for world in (1, 3, 4):
+        cfg = resolve_config(task, sets=[f"data.txt_db={txt}", f"data.vis_db={vis}"])
+        adapt_global_batch(cfg, world, preset(task))
+        ds = build_dataset(cfg, "train", True, steps_tokenizer, txt, vis)
+        plan = plan_steps(cfg, world)
+        assert plan.groups == len(ds) > 0
+        steps = total_steps(len(ds), cfg, world)
+        assert plan.total_steps == steps
+        printed = launch_summary(cfg, world)[1]
+        assert (f"optim.max_steps={steps} caps it" if cfg.optim.max_steps else f"= {steps} (") in printed
+
+
+@pytest.fixture(scope="module")
+def steps_tokenizer(tmp_path_factory):
+    from clpbert.data.tokenizer import load_tokenizer
+
+    vocab = tmp_path_factory.mktemp("tok")
+    (vocab / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]) + "\n")
+    return load_tokenizer(vocab)
+
+
+def test_an_evaluation_preset_prints_no_batch_or_step_arithmetic():
+    from clpbert.train.steps import launch_summary
+
+    cfg = resolve_config("msrvtt_mc", sets=["data.txt_db=/nonexistent/txt_db"])
+    assert launch_summary(cfg, 4) == ["evaluation only: no training steps (evaluates test)"]

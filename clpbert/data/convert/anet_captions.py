@@ -3,8 +3,12 @@
 Each caption file is {video_id: {"duration", "timestamps": [[s, e], ...], "sentences": [...]}}.
 
 Decisions:
-* Splits: train.json -> `train`, val_1.json -> `dev` (the anet_ret preset's val_split; ClipBERT
-  reports ANet on val_1), val_2.json -> `dev2` (a second annotation of the same videos).
+* Splits: val_1.json -> `test` (ClipBERT reports ANet on val_1; the public test set has no
+  captions), val_2.json -> `test2` (a second annotation of val_1's videos, never used for
+  selection), train.json -> `train` and `val`: the release has no other validation split (the
+  original validated on val_1, its reported set), so 10% of the train videos are held out as `val`
+  for model selection (base.hold_out_val: seeded, by video, none of val_1's videos). The test split
+  is evaluated once, on the checkpoint chosen on val.
 * One line per video, in file order: {"caption": paragraph, "clip_name": video id}.
 * paragraph = sentences sorted by (start, end, position), each whitespace-normalized (about two
   thirds start with spaces in the release), joined with single spaces.
@@ -18,11 +22,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from clpbert.data.convert.base import Conversion, Part, Record, normalize_ws, pick_files, read_json
+from clpbert.data.convert.base import (
+    Conversion,
+    Part,
+    Record,
+    hold_out_val,
+    normalize_ws,
+    pick_files,
+    read_json,
+)
 from clpbert.errors import UserError
 
-FILES = {"train.json": "train", "val_1.json": "dev", "val_2.json": "dev2"}
-IDS_FOR = {"train": "train_ids.json", "dev": "val_ids.json", "dev2": "val_ids.json"}
+FILES = {"train.json": "train", "val_1.json": "test", "val_2.json": "test2"}
+IDS_FOR = {"train": "train_ids.json", "test": "val_ids.json", "test2": "val_ids.json"}
 
 
 def _start_end(ts: object, where: str) -> tuple[float, float]:
@@ -63,8 +75,19 @@ def convert(path: Path, options: Mapping[str, str]) -> Conversion:
             ids = read_json(ids_path)
             have = {r["clip_name"] for r in records}
             uncaptioned[split] = sum(1 for v in ids if v not in have) if isinstance(ids, list) else 0
-    meta = {"caption": "sentences stripped, sorted by timestamp, joined with single spaces; one per video",
-            "clip_name": "ActivityNet video id with its v_ prefix",
-            "split_source": {s: f.name for s, f in files}, "ids_without_captions": uncaptioned}
+    meta: dict[str, object] = {
+        "caption": "sentences stripped, sorted by timestamp, joined with single spaces; one per video",
+        "clip_name": "ActivityNet video id with its v_ prefix",
+        "split_source": {s: f.name for s, f in files}, "ids_without_captions": uncaptioned}
+    notes = []
+    if "train" in splits:
+        tested = [r["clip_name"] for s in ("test", "test2") for r in splits.get(s, [])]
+        held = hold_out_val(splits.pop("train"), "clip_name", exclude=tested)
+        splits = {"train": held.train, **({"val": held.val} if held.val else {}), **splits}
+        meta["val"] = held.describe("train.json", "val_1.json" if "test" in splits else None)
+        notes.append(meta["val"])
+    else:
+        notes.append("no train.json, so no train or val split (val is held out from the train videos; "
+                     "model selection never runs on val_1, the reported test set)")
     part = Part(suffix="", task="anet_ret", key_field="clip_name", splits=splits, meta=meta)
-    return Conversion(format="anet_captions", parts=[part], sources=[str(f) for _, f in files])
+    return Conversion(format="anet_captions", parts=[part], notes=notes, sources=[str(f) for _, f in files])

@@ -11,6 +11,7 @@ frameqa) that share one video store.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -191,6 +192,57 @@ def top_answers(answers: Iterable[str], limit: int | None) -> dict[str, int]:
     if limit is not None:
         ranked = ranked[:limit]
     return {answer: label for label, (answer, _) in enumerate(ranked)}
+
+
+VAL_FRACTION = 0.1
+"""Share of the train videos held out as `val` when a release ships no validation split."""
+VAL_SEED = "clpbert-val-1"
+"""Seeds the held-out choice; changing it changes every carved val split (and the fingerprints)."""
+
+
+@dataclass
+class HeldOut:
+    """A train split cut in two by video: what stays in train, and the held-out val."""
+
+    train: list[Record]
+    val: list[Record]
+    videos: int
+    """Videos in val."""
+    fraction: float
+
+    def describe(self, source: str, test: str | None) -> str:
+        """The one line `datasets prepare` prints: what was held out, and what test is (None: absent)."""
+        if not self.val:
+            return (f"no val split: {source} has too few videos to hold one out; "
+                    + (f"test = {test}" if test else "no test split"))
+        line = (f"val: {self.fraction:.0%} of {source} videos held out ({self.videos:,} "
+                f"video{'s' if self.videos != 1 else ''}, seeded by video id); ")
+        if test is None:
+            return line + "no test split"
+        return line + f"test = {test}, evaluated once on the checkpoint chosen on val"
+
+
+def hold_out_val(records: list[Record], key_field: str, *, exclude: Iterable[str] = (),
+                 fraction: float = VAL_FRACTION, seed: str = VAL_SEED) -> HeldOut:
+    """Hold out round(fraction x videos) of the train videos (at least 1 of 2+) as a validation
+    split, by video.
+
+    Model selection must never see the test split, and releases such as TGIF-QA (Train/Test) and
+    ActivityNet Captions (train/val_1/val_2, the paper reports val_1) have no other. Every
+    question/caption of a chosen video goes to val, so no video is in two splits; videos in
+    `exclude` (the test split's) are never chosen. The choice ranks videos by sha256(seed, video
+    id): deterministic, independent of file order, the same on every machine and Python version.
+    """
+    keys = list(dict.fromkeys(str(r[key_field]) for r in records))
+    banned = set(exclude)
+    ranked = sorted((k for k in keys if k not in banned),
+                    key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).digest())
+    n = round(len(keys) * fraction) or (1 if len(keys) >= 2 else 0)  # a small release still gets a val
+    n = min(n, len(ranked), max(len(keys) - 1, 0))  # and keeps at least one train video
+    chosen = set(ranked[:n])
+    return HeldOut(train=[r for r in records if str(r[key_field]) not in chosen],
+                   val=[r for r in records if str(r[key_field]) in chosen], videos=len(chosen),
+                   fraction=fraction)
 
 
 def int_option(options: Mapping[str, str], key: str, default: int) -> int:

@@ -8,9 +8,13 @@ with `csv.reader(delimiter="\\t")` on a `newline=""` file. Columns are found by 
 Decisions:
 * One dataset per sub-task: NAME-action, NAME-transition, NAME-frameqa (tasks tgif_qa_action,
   tgif_qa_transition, tgif_qa_frameqa), sharing one vis_db keyed by `gif_name`.
-* Train -> split `train`, Test -> split `val` (ClipBERT's "val" is TGIF's test set).
+* Test -> split `test`; Train -> `train` and `val`: TGIF-QA ships no validation split (ClipBERT
+  validated on the test set), so 10% of the Train GIFs (every question of them) are held out as
+  `val` for model selection (base.hold_out_val: seeded, by GIF, none of the Test GIFs). The test
+  split is evaluated once, on the checkpoint chosen on val.
 * FrameQA `type` 0..3 -> answer_type object/number/color/location; its ans2label holds every
-  train+val answer (the original's frameqa_trainval_ans2label), most frequent first.
+  Train+Test answer, most frequent first: the original's frameqa_trainval_ans2label, whose "val"
+  was TGIF's test set (the vocabulary only; no model selection).
 * `vid_id`, `key` and `description` are dropped; ClipBERT numbers questions itself.
 """
 
@@ -21,11 +25,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from clpbert.data.convert.base import Conversion, Part, Record, top_answers
+from clpbert.data.convert.base import Conversion, Part, Record, hold_out_val, top_answers
 from clpbert.errors import UserError
 
 SUBTASKS = ("action", "transition", "frameqa")
-SPLIT_OF_PREFIX = {"train": "train", "test": "val"}
+SPLIT_OF_PREFIX = {"train": "train", "test": "test"}
 FRAMEQA_TYPES = ("object", "number", "color", "location")
 MC_COLUMNS = ("gif_name", "question", "a1", "a2", "a3", "a4", "a5", "answer")
 FRAMEQA_COLUMNS = ("gif_name", "question", "answer", "type")
@@ -101,16 +105,22 @@ def convert(path: Path, options: Mapping[str, str]) -> Conversion:
         if subtask not in splits:
             continue
         have = splits[subtask]
-        for split in ("train", "val"):
-            if split not in have:
-                prefix = "Train" if split == "train" else "Test"
-                notes.append(f"{subtask}: no {prefix}_{subtask}_question.csv, so no {split} split")
+        test_file = f"Test_{subtask}_question.csv"
+        meta: dict[str, object] = {"split_source": {"train": "Train", "test": "Test"}}
+        if "train" in have:
+            held = hold_out_val(have.pop("train"), "gif_name",
+                                exclude=(r["gif_name"] for r in have.get("test", [])))
+            have = {"train": held.train, **({"val": held.val} if held.val else {}), **have}
+            meta["val"] = held.describe(f"Train_{subtask}",
+                                        f"{test_file} (the official test)" if "test" in have else None)
+            notes.append(f"{subtask}: {meta['val']}")
+        else:
+            notes.append(f"{subtask}: no Train_{subtask}_question.csv, so no train or val split")
         ans2label = None
-        meta = {"split_source": {"train": "Train", "val": "Test"}}
         if subtask == "frameqa":
             ans2label = top_answers((r["answer"] for recs in have.values() for r in recs), None)
-            meta["ans2label"] = "every train+val answer, most frequent first (frameqa_trainval_ans2label)"
-        parts.append(Part(suffix=subtask, task=f"tgif_qa_{subtask}", key_field="gif_name",
-                          splits={s: have[s] for s in ("train", "val") if s in have},
+            meta["ans2label"] = ("every Train+Test answer, most frequent first (the original's "
+                                 "frameqa_trainval_ans2label, its val being TGIF's test)")
+        parts.append(Part(suffix=subtask, task=f"tgif_qa_{subtask}", key_field="gif_name", splits=have,
                           ans2label=ans2label, meta=meta))
     return Conversion(format="tgif_qa", parts=parts, notes=notes, sources=[str(f) for _, _, f in files])
