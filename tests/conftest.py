@@ -17,6 +17,38 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+SHARED_SCOPES = ("tests/predict/",)
+"""Folders whose test files share expensive session fixtures (the predict tests' trained runs): under
+pytest-xdist all their files go to one worker, so no worker sits waiting for another's training."""
+LONGEST_FIRST = ("tests/predict/", "tests/runs/test_kill_resume_trials.py", "tests/runs/test_multinode.py",
+                 "tests/runs/test_slurm_standins.py")
+"""The scopes that take minutes, handed out first so the two workers finish at about the same time."""
+
+
+def _scope(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return next((s for s in SHARED_SCOPES if path.startswith(s)), path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, except that a SHARED_SCOPES folder is one scope."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrSharedFolder(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return FileOrSharedFolder(config, log)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Collect the LONGEST_FIRST scopes first (stable otherwise): xdist hands scopes out in order."""
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, s in enumerate(LONGEST_FIRST) if path.startswith(s)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
 
 def real_data_dir() -> Path:
     env = os.environ.get("CLPBERT_REAL_DATA")
