@@ -112,7 +112,8 @@ def test_two_node_ranks_train_one_job_equal_to_one_node_with_two_processes(
     assert f"job {ids[0]}: 2 nodes" in shown
     assert ["0", ids[0], "unknown", "here", host] in [line.split()[:5] for line in shown], shown
     assert ["1", "(this", "run)", ids[1], "finished", host] in [line.split()[:6] for line in shown], shown
-    assert any(line.startswith(f"note: node 0's run {ids[0]} is in another registry") for line in shown), shown
+    note = f"note: node 0's run {ids[0]} is in another registry"
+    assert any(line.startswith(note) for line in shown), shown
     listed = _cli(runs_home, "runs", "list").stdout.splitlines()
     assert listed[0].split()[6] == "JOB" and listed[1].split()[6:8] == [ids[0], "n0"], listed
 
