@@ -163,3 +163,42 @@ def test_a_node_run_before_the_rendezvous_says_it_is_not_linked_yet(clpbert_home
         view = job_of(reg, run)
     assert view.note == NOT_LINKED
     assert [n.run_id for n in view.nodes] == ([run.id, None] if rank == 0 else [None, run.id])
+
+
+def test_a_registry_at_0004_keeps_its_runs_through_0005_and_back(registry_url: str) -> None:
+    """The migration adds the three columns (old runs: not node runs) and its downgrade removes them."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, inspect, text
+
+    from clpbert.registry import open_registry
+    from clpbert.registry.revisions import MIGRATIONS_DIR
+
+    engine = create_engine(registry_url)
+
+    def migrate(to: str, down: bool = False) -> None:
+        with engine.begin() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, to)
+
+    try:
+        migrate("0004")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO runs (id, name, kind, task, dataset, config, state, host, "
+                              "gpus, nnodes, created, tags, notes, run_dir, step) VALUES ('0ld0ld00', "
+                              "'old', 'finetune', 'demo', '', '{}', 'finished', 'h', '[]', 2, 1.0, '[]', "
+                              "'', '', 3)"))
+        with open_registry(registry_url) as reg:  # migrates to the head
+            old = reg.get_run("0ld0ld00")
+            assert (old.job_id, old.node_rank, old.job_nodes) == (None, None, None)
+            assert (old.nnodes, old.step) == (2, 3)
+            assert job_of(reg, old) is None and job_label(old) == "-"
+        migrate("0004", down=True)
+        columns = {c["name"] for c in inspect(engine).get_columns("runs")}
+        assert "step" in columns and not {"job_id", "node_rank", "job_nodes"} & columns
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT step FROM runs WHERE id = '0ld0ld00'")).scalar_one() == 3
+    finally:
+        engine.dispose()
