@@ -44,7 +44,26 @@ def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
 
     config = run.config or {}
     d["init"] = {"random": init_source.is_random(config), "from": init_source.describe(config)}
+    from clpbert.app.job import job_of
+
+    job = job_of(reg, run)
+    d["job"] = job.to_dict() if job is not None else None
     return d
+
+
+def _job_table(job: dict[str, Any]) -> None:
+    """Every node of a multi-node job, this run marked, and what is not known here."""
+    import sys
+
+    from cli.output import print_table
+
+    rows = [(f"{n['node_rank']}" + (" (this run)" if n["this_run"] else ""), n["run_id"] or "?",
+             n["state"] or "unknown here", n["host"] or "-", "-" if n["step"] is None else n["step"])
+            for n in job["nodes"]]
+    print_table(["NODE", "RUN", "STATE", "HOST", "STEP"], rows,
+                title=f"job {job['job_id'] or '?'}: {job['nnodes']} nodes")
+    if job["note"]:
+        sys.stdout.write(f"note: {job['note']}\n")
 
 
 def _time_split(latest: dict[str, Any]) -> list[tuple[str, str]]:
@@ -100,11 +119,17 @@ def list_cmd(
     if json_:
         print_json([run_summary(r) for r in runs])
         return
-    rows = [(r.id, r.name or "-", r.kind, r.task, r.dataset or "-", r.state.value, _progress(r),
+    from clpbert.app.job import group_jobs, is_node_run, job_label
+
+    runs = group_jobs(runs)
+    jobs = any(is_node_run(r) for r in runs)  # a JOB column only when a multi-node job's run is listed
+    rows = [(r.id, r.name or "-", r.kind, r.task, r.dataset or "-", r.state.value,
+             *((job_label(r),) if jobs else ()), _progress(r),
              fmt_num(r.latest_loss), f"{r.best_metric_name}={fmt_num(r.best_metric_value)}"
              if r.best_metric_name else "-", fmt_time(r.created)) for r in runs]
-    print_table(["ID", "NAME", "KIND", "TASK", "DATASET", "STATE", "STEP", "LOSS", "BEST", "CREATED"], rows,
-                empty="no runs (`clpbert run finetune --task ...` starts one)")
+    columns = ["ID", "NAME", "KIND", "TASK", "DATASET", "STATE", *(("JOB",) if jobs else ()), "STEP", "LOSS",
+               "BEST", "CREATED"]
+    print_table(columns, rows, empty="no runs (`clpbert run finetune --task ...` starts one)")
     if total > len(runs):
         diag(f"showing {len(runs)} of {total} runs (--all shows every run)")
 
@@ -139,6 +164,8 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
         ("run dir", run.run_dir), ("notes", run.notes or "-"),
         *_time_split(detail["latest_metrics"]),
     ])
+    if detail["job"] is not None:
+        _job_table(detail["job"])
     # the latest evaluation of each split: validation (model selection) and test (on best.pt) apart
     for ev in {e["split"]: e for e in detail["evals"]}.values():
         chosen = ev["metrics"].get("selected_step")

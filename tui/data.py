@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clpbert.app.job import group_jobs, job_label, job_line, job_of
 from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, gpu_key, reading_from_sample
 from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, process_samples
 from clpbert.registry.entities import GpuSample
@@ -25,7 +26,7 @@ from clpbert.runs.run_dir import RunDir
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
 
-SORT_KEYS = {"id", "name", "task", "state", "step", "created", "started", "best_metric_value"}
+SORT_KEYS = {"id", "name", "task", "state", "step", "created", "started", "best_metric_value", "job_id"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class RunInfo:
     on_this_host: bool
     tags: list[str] = field(default_factory=list)
     notes: str = ""
+    job: str = ""
+    """A node run's multi-node job, every node (clpbert.app.job.job_line); empty for a one-node run."""
 
     @property
     def train_log(self) -> Path:
@@ -120,10 +123,10 @@ def run_row(run: Run) -> RunRow:
     return RunRow(id=run.id, name=run.name, task=run.task, state=str(run.state), gpus=gpus, step=run.step,
                   total_steps=run.total_steps, started_at=run.started, loss=run.latest_loss,
                   best_name=run.best_metric_name, best_value=run.best_metric_value, created_at=run.created,
-                  finished_at=run.ended)
+                  finished_at=run.ended, job=job_label(run))
 
 
-def run_info(run: Run) -> RunInfo:
+def run_info(run: Run, job: str = "") -> RunInfo:
     import yaml
 
     config_yaml = yaml.safe_dump(run.config, sort_keys=False) if run.config else "# no config recorded\n"
@@ -133,7 +136,7 @@ def run_info(run: Run) -> RunInfo:
                    best_value=run.best_metric_value, gpus=list(run.gpus), host=run.host, run_dir=run.run_dir,
                    reason=run.reason, config=dict(run.config), config_yaml=config_yaml,
                    on_this_host=run.host == socket.gethostname(), tags=[str(t) for t in run.tags],
-                   notes=run.notes or "")
+                   notes=run.notes or "", job=job)
 
 
 def sample_reading(sample: GpuSample) -> GpuReading:
@@ -183,7 +186,7 @@ class TuiData:
         order = ("-" if query.descending else "") + sort
         total = self.registry.count_runs(**filters)
         runs = self.registry.list_runs(**filters, order=order, limit=limit, offset=offset)
-        return total, [run_row(r) for r in runs]
+        return total, [run_row(r) for r in group_jobs(runs)]  # a job's node runs together, by node rank
 
     def tasks(self) -> list[str]:
         from clpbert.config import PRESETS
@@ -200,7 +203,8 @@ class TuiData:
             run = reg.get_run(run_id)
         except NotFoundError:
             return DetailUpdate(info=None)
-        update = DetailUpdate(info=run_info(run))
+        view = job_of(reg, run)
+        update = DetailUpdate(info=run_info(run, job_line(view) if view is not None else ""))
         if after_metric_id is None:
             update.after_metric_id = reg.last_metric_id(run_id)
             for name in reg.metric_names(run_id):

@@ -84,6 +84,12 @@ class Run(_Entity):
     best_metric_name: str | None
     best_metric_value: float | None
     latest_loss: float | None
+    job_id: str | None
+    """The multi-node job this node run belongs to (node 0's run id); None: one node, or not linked yet."""
+    node_rank: int | None
+    """This run's node in its multi-node job (known from the launch); None for a one-node run."""
+    job_nodes: list[Any] | None
+    """Every node of the job as the rendezvous saw it: {"node_rank", "run_id", "host"}; None before."""
 
     @property
     def progress(self) -> float | None:

@@ -89,6 +89,12 @@ class RunRow(Base):
     best_metric_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     best_metric_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     latest_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A multi-node job whose nodes are each their own run (`--nnodes N --node-rank R`): what links
+    # them. job_id is node 0's run id (node 0 knows it at launch, the others at the rendezvous);
+    # job_nodes is every node of the job as the rendezvous saw it ({node_rank, run_id, host}).
+    job_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    node_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_nodes: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class CheckpointRow(Base):

@@ -33,16 +33,21 @@ Checkpoints (name is unique; `ref` = name, numeric id, or file path)
 
 Runs (id = 8 hex chars; `ref` = full id, a unique id prefix, or a unique run name)
     create_run(kind, task, *, dataset="", name="", config=None, tags=(), notes="", run_dir=None,
-               total_steps=None, gpus=(), nnodes=1, host=None, state=QUEUED, run_id=None) -> Run
+               total_steps=None, gpus=(), nnodes=1, host=None, state=QUEUED, run_id=None,
+               node_rank=None, job_id=None) -> Run
         run_dir defaults to paths.run_dir(id) (not created here); host to this machine's name.
+        node_rank/job_id: a node run of a multi-node job (job_id = node 0's run id).
     get_run(ref) -> Run                               NotFoundError / ambiguous prefix UserError
     list_runs(*, state=None, task=None, kind=None, text=None, order="-created", limit=None,
               offset=0, with_config=False) -> list[Run]
         state: one state or a list; text: case-insensitive substring of id/name/task/dataset/
         notes/tags; order: a column name, "-" prefix = descending (created, started, ended, name,
-        state, task, kind, step, id, best_metric_value). Listings leave Run.config = {} unless
-        with_config=True (keeps a 10k-run listing fast); get_run always fills it.
+        state, task, kind, step, id, best_metric_value, job_id: node runs of a job together).
+        Listings leave Run.config = {} unless with_config=True (keeps a 10k-run listing fast);
+        get_run always fills it.
     count_runs(*, state=None, task=None, kind=None, text=None) -> int
+    list_job_runs(job_id) -> list[Run]                the node runs of one multi-node job held in
+                                                      this registry, by node rank
     update_run(run_id, **fields) -> Run               any Run field but id (e.g. step=, notes=,
                                                       supervisor_pid=, best_metric_value=, gpus=)
     set_run_state(run_id, state, *, reason=None, exit_code=None, signal=None, only_from=None) -> bool

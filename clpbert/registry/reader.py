@@ -37,7 +37,8 @@ from clpbert.registry.revisions import check_known, head_revision
 
 BUSY_TIMEOUT_MS = 30_000
 RUN_ORDER_KEYS = ("created", "started", "ended", "name", "state", "task", "kind", "step", "id",
-                  "best_metric_value")
+                  "best_metric_value", "job_id")
+"""`job_id` sorts the node runs of each multi-node job together, by node rank, one-node runs last."""
 RUNS_HINT = "`clpbert runs list` shows run ids"
 
 
@@ -47,7 +48,8 @@ def _columns(entity: type) -> str:
 
 
 RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(Run))
-_CONFIG, _STATE, _GPUS, _TAGS = (RUN_COLUMNS.index(c) for c in ("config", "state", "gpus", "tags"))
+_CONFIG, _STATE, _GPUS, _TAGS, _JOB_NODES = (RUN_COLUMNS.index(c) for c in
+                                             ("config", "state", "gpus", "tags", "job_nodes"))
 _SPLITS = [f.name for f in dataclasses.fields(Dataset)].index("splits")
 _EVAL_METRICS = [f.name for f in dataclasses.fields(Eval)].index("metrics")
 
@@ -181,6 +183,7 @@ class RegistryReader:
         values[_CONFIG] = _json(values[_CONFIG], {})
         values[_STATE] = RunState(values[_STATE])
         values[_GPUS], values[_TAGS] = decode(values[_GPUS]), decode(values[_TAGS])
+        values[_JOB_NODES] = _json(values[_JOB_NODES], None)
         return Run(*values)
 
     def _run_filters(self, state: Any, task: str | None, kind: str | None, text: str | None,
@@ -211,7 +214,8 @@ class RegistryReader:
         where, params = self._run_filters(state, task, kind, text, tag)
         cols = ", ".join("NULL" if c == "config" and not with_config else c for c in RUN_COLUMNS)
         direction = "DESC" if order.startswith("-") else "ASC"
-        sql = f"SELECT {cols} FROM runs {where} ORDER BY {key} {direction}, id"
+        then = " NULLS LAST, node_rank, id" if key == "job_id" else ", id"
+        sql = f"SELECT {cols} FROM runs {where} ORDER BY {key} {direction}{then}"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else int(limit), int(offset)]
@@ -237,6 +241,12 @@ class RegistryReader:
         if not rows:
             raise NotFoundError(f"no run {ref!r}; {RUNS_HINT}")
         return self._run(rows[0], {})
+
+    def list_job_runs(self, job_id: str) -> list[Run]:
+        """The node runs of one multi-node job held in this registry, by node rank."""
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE job_id = ? ORDER BY node_rank, id"
+        memo: dict[str | None, Any] = {}
+        return [self._run(r, memo) for r in self._all(sql, [job_id])]
 
     def list_attempts(self, run_id: str) -> list[Attempt]:
         sql = f"SELECT {_columns(Attempt)} FROM attempts WHERE run_id = ? ORDER BY number"

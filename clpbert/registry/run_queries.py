@@ -62,7 +62,8 @@ class RunQueries(Store):
                    config: Mapping[str, Any] | None = None, tags: Sequence[Any] = (), notes: str = "",
                    run_dir: str | os.PathLike[str] | None = None, total_steps: int | None = None,
                    gpus: Iterable[Any] = (), nnodes: int = 1, host: str | None = None,
-                   state: str = RunState.QUEUED, run_id: str | None = None) -> Run:
+                   state: str = RunState.QUEUED, run_id: str | None = None,
+                   node_rank: int | None = None, job_id: str | None = None) -> Run:
         if kind not in RUN_KINDS:
             raise UserError(f"unknown run kind {kind!r}; one of: {', '.join(RUN_KINDS)}")
         _check_state(state)
@@ -76,7 +77,7 @@ class RunQueries(Store):
                 "host": host if host is not None else socket.gethostname(), "gpus": gpu_list,
                 "nnodes": int(nnodes), "created": _time.time(), "tags": list(tags), "notes": notes,
                 "run_dir": str(run_dir) if run_dir is not None else str(paths.run_dir(rid)),
-                "step": 0, "total_steps": total_steps,
+                "step": 0, "total_steps": total_steps, "node_rank": node_rank, "job_id": job_id,
             }
             try:
                 with self._write() as conn:
@@ -142,7 +143,11 @@ class RunQueries(Store):
         cols = [null().label("config") if c.name == "config" and not with_config
                 else cast(c, Text).label(c.name) if c.name in ("gpus", "tags") else c for c in T_RUNS.columns]
         q = select(*cols).where(*self._run_filters(state, task, kind, text, tag))
-        q = q.order_by(col.desc() if order.startswith("-") else col.asc(), T_RUNS.c.id)
+        by = col.desc() if order.startswith("-") else col.asc()
+        if key == "job_id":
+            q = q.order_by(by.nulls_last(), T_RUNS.c.node_rank, T_RUNS.c.id)
+        else:
+            q = q.order_by(by, T_RUNS.c.id)
         if limit is not None:
             q = q.limit(int(limit))
         if offset:
@@ -164,6 +169,12 @@ class RunQueries(Store):
             r[gi], r[ti] = decode(r[gi]), decode(r[ti])
             out.append(_run(r))
         return out
+
+    def list_job_runs(self, job_id: str) -> list[Run]:
+        """The node runs of one multi-node job held in this registry, by node rank."""
+        q = select(T_RUNS).where(T_RUNS.c.job_id == job_id).order_by(T_RUNS.c.node_rank, T_RUNS.c.id)
+        with self._read() as conn:
+            return [_run(r) for r in conn.execute(q)]
 
     def count_runs(self, *, state: str | Iterable[str] | None = None, task: str | None = None,
                    kind: str | None = None, text: str | None = None, tag: str | None = None) -> int:

@@ -11,6 +11,7 @@ transactions, whatever the number of events:
     checkpoint  a Checkpoint row `<run id>-step<N>` (and `<run id>-best` for the best), rows
                 whose file the trainer's keep-last-N already deleted are dropped
     start       total_steps; the run becomes `running`
+    job         a multi-node job's links: job_id, node_rank, job_nodes (clpbert.runs.job_link)
     all         the run's step, latest loss and best metric
 
 The byte offset reached is kept in RUN_DIR/ingest.offset after each batch, so a resumed run (a
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import NotFoundError, UserError
 from clpbert.fileio import atomic_write_text
+from clpbert.runs.job_link import run_fields_of_event
 from clpbert.runs.run_dir import BEST, EVENTS_FILE, OFFSET_FILE
 
 if TYPE_CHECKING:
@@ -187,6 +189,8 @@ class Ingestor:
                     progress["best_metric_value"] = self._best_value
             elif kind == "finish":
                 s.finish = ev
+            elif kind == "job":
+                progress.update(run_fields_of_event(ev))
         s.events += len(events)
         self._write(metrics, evals, ckpts, progress)
         self._save_offset()

@@ -30,6 +30,7 @@ from clpbert import paths
 from clpbert.errors import NotFoundError, UserError
 from clpbert.runs import control, procs
 from clpbert.runs.gpu_spec import GpuRequest, parse_gpu_spec
+from clpbert.runs.job_link import node_of_job
 from clpbert.runs.launch import SlurmOptions, Topology, is_slurm_run, slurm_script, supervisor_command
 from clpbert.runs.lifecycle import ACTIVE, FINAL, RESUMABLE, RunState
 from clpbert.runs.run_dir import LAUNCH_FILE, RunDir
@@ -198,7 +199,8 @@ def launch_run(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None
                          name=req.name or f"{cfg.task.name}-{run_id}", config=cfg.to_dict(),
                          tags=list(req.tags), notes=req.notes, run_dir=run_dir,
                          gpus=[g.to_dict() for g in gpus.gpus], nnodes=req.topology.nnodes,
-                         state=RunState.QUEUED, run_id=run_id, total_steps=cfg.optim.max_steps or None)
+                         state=RunState.QUEUED, run_id=run_id, total_steps=cfg.optim.max_steps or None,
+                         **node_of_job(run_id, req.topology))
     write_run_file(run)
     if gpus.notes:
         reg.update_run(run.id, reason="; ".join(gpus.notes))

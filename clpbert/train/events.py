@@ -67,6 +67,10 @@ class EventWriter:
         self.write("start", step=step, world_size=world_size, total_steps=total_steps, task=task,
                    attempt=attempt)
 
+    def job(self, job_id: str, node_rank: int, nodes: list[dict[str, Any]]) -> None:
+        """A multi-node job's links (clpbert.runs.job_link): the job id, this node and every node's run."""
+        self.write("job", job_id=job_id, node_rank=node_rank, nodes=nodes)
+
     def train(self, step: int, epoch: int, metrics: dict[str, float]) -> None:
         self.write("train", step=step, epoch=epoch, metrics=metrics)
 

@@ -36,6 +36,7 @@ from clpbert.train import optim as optim_mod
 from clpbert.train import steps as steps_mod
 from clpbert.train.data import DataSource, EpochOrder, eval_loader, resolve_sources, train_loader
 from clpbert.train.events import EVENTS_PER_NODE_ENV, EventWriter, previous_attempts
+from clpbert.train.job_announce import announce_job
 from clpbert.train.step_timing import StepTimer, attach_comm_timer
 from clpbert.train.tasks import EvalContext, Task, get_task, lower_is_better
 from clpbert.train.tasks.base import to_device
@@ -497,6 +498,7 @@ class Trainer:
     def run(self) -> str:
         """Train/evaluate; returns the finish status (finished|stopped)."""
         self.stop.install()
+        announce_job(self.dist, self.events)
         self._build_data()
         self._build_model()
         self._plan()

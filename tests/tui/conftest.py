@@ -150,6 +150,34 @@ def _fill(home: Path, demo_dir: Path) -> None:
         run(QUEUED, "pretrain-queued", "pretrain", [], NOW - 120)
 
 
+@pytest.fixture
+def two_node_job(tui_home: Path) -> list[str]:
+    """A 2-node job in the fixture registry (one shared registry): node runs launched as
+    `--nnodes 2 --node-rank R` create them, linked by the `job` event their trainers write at the
+    rendezvous. Node 1 was created after node 0, so newest-first would list it first. Its run ids."""
+    from clpbert.registry import open_registry
+    from clpbert.runs.ingest import Ingestor
+    from clpbert.runs.job_link import job_fields, node_of_job
+    from clpbert.runs.launch import Topology
+
+    ids, hosts = ["e5f6a7b8", "f6a7b8c9"], ["gpu-node-17", "gpu-node-18"]
+    entries = [{"node_rank": r, "run_id": ids[r], "host": hosts[r]} for r in (0, 1)]
+    with open_registry() as reg:
+        for rank, run_id in enumerate(ids):
+            topology = Topology(nnodes=2, node_rank=rank, rdzv_endpoint="gpu-node-17:29500")
+            reg.create_run("finetune", "msrvtt_qa", dataset="demo", name=f"msrvtt-2node-n{rank}",
+                           run_id=run_id, nnodes=2, host=hosts[rank], total_steps=200,
+                           **node_of_job(run_id, topology))
+            reg.update_run(run_id, created=NOW - 900 + rank)
+            d = tui_home / "runs" / run_id
+            _events(d, [{"event": "job", "time": NOW - 890, **job_fields(entries, rank)},
+                        *_train_events(NOW - 880, range(10, 50, 10), 200)])
+            reg.set_run_state(run_id, "running")
+            Ingestor(reg, run_id, d).poll()
+            reg.update_run(run_id, started=NOW - 880)
+    return ids
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic demo dataset (4 + 2 videos), generated once per session by the engine."""

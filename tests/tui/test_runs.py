@@ -192,3 +192,27 @@ async def test_edit_renames_tags_and_notes_the_run_and_an_empty_name_is_refused(
         summary = str(app.screen.query_one("#run-summary").render())
         assert "demo-qa-renamed" in summary and "tags keep, lr-sweep" in summary
         assert "notes: loss spikes at 2k" in summary
+
+
+async def test_node_runs_of_a_job_sit_together_and_each_shows_the_whole_job(make_app, settle, two_node_job):
+    node0, node1 = two_node_job
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(RunsTable)
+
+        def ids() -> list[str]:
+            return [r.id for r in table.visible_rows()]
+
+        # newest first would put node 1 (created later) first: the job's runs are grouped by node rank
+        assert ids().index(node1) == ids().index(node0) + 1
+        assert [r.job for r in table.visible_rows() if r.job != "-"] == [f"{node0} n0", f"{node0} n1"]
+        await pilot.click(RunsTable, offset=(62, 0))  # the "Job" header: sort by job
+        await settle(pilot)
+        assert table.run_query.sort == "job_id" and ids()[:2] == [node0, node1]
+
+        app.open_run(node1)
+        await settle(pilot)
+        summary = str(app.screen.query_one("#run-summary").render())
+        assert (f"job {node0} (2 nodes): node 0 {node0} running on gpu-node-17 · "
+                "node 1 this run running on gpu-node-18") in summary, summary

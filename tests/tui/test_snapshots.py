@@ -32,6 +32,11 @@ def test_runs_screen(snap):
     assert snap("down", "space")
 
 
+def test_runs_screen_groups_the_node_runs_of_a_job(snap, two_node_job):
+    """The Job column (`<job id> n<rank>`) and node 0 listed above node 1, created later."""
+    assert snap(size=(140, 14))
+
+
 def test_run_detail_curves_of_a_live_run(snap, ids):
     assert snap(run_id=ids["running"])
 

@@ -155,6 +155,8 @@ class RunDetailScreen(Screen[None]):
         text.append(f"\nGPUs {gpus}   started {started}   host {host}   dir {fmt.short_path(info.run_dir)}")
         if info.tags:
             text.append(f"   tags {', '.join(info.tags)}")
+        if info.job:
+            text.append(f"\n{info.job}")
         if init_source.is_random(info.config):
             text.append("\ninit: random weights (--init none)", style="yellow")
         if info.reason:

@@ -45,6 +45,8 @@ class RunRow:
     best_value: float | None = None
     created_at: float | None = None
     finished_at: float | None = None
+    job: str = "-"
+    """A node run's job and node rank (`<job id> n<rank>`), `-` for a one-node run."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,10 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("mark", " ", 1),
     Column("id", "ID", 10, "id"),
-    Column("name", "Name", 24, "name"),
+    Column("name", "Name", 21, "name"),
     Column("task", "Task", 14, "task"),
     Column("state", "State", 9, "state"),
+    Column("job", "Job", 11, "job_id"),  # sorting by it puts the node runs of each job together
     Column("gpus", "GPUs", 7),
     Column("progress", "Step", 16, "step", right=True),
     Column("eta", "ETA", 7, right=True),
@@ -333,6 +336,7 @@ class RunsTable(CursorRows, ScrollView, can_focus=True):
             row.name,
             row.task,
             row.state,
+            row.job,
             row.gpus or "-",
             fmt.progress(row.step, row.total_steps),
             fmt.duration(fmt.eta(row.step, row.total_steps, row.started_at, now)) if live else "-",
