@@ -20,6 +20,7 @@ TINY = [
     "model.num_heads=2", "model.intermediate_size=64", "model.classifier_hidden=32",
     "data.max_img_size=64", "data.batch_size=4", "data.inference_batch_size=4",
     f"runtime.num_threads={THREADS}", f"runtime.seed={SEED}", "runtime.log_every=1", "eval.keep_last=2",
+    "runtime.time_limit_s=0",  # the demo preset's 345 s safety net would cut runs short under heavy load
 ]
 
 
