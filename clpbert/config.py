@@ -200,6 +200,14 @@ class RuntimeConfig:
     init_bert: str = ""
     """Without init_checkpoint: a local HF BERT directory or checkpoint name (pretraining:
     bert-base-uncased)."""
+    init_checkpoint_path: str = ""
+    """Written by the launcher: the absolute file (or run dir) init_checkpoint named, so the trainer
+    does not ask the registry (empty: resolved when the trainer starts)."""
+    init_cnn_path: str = ""
+    """Written by the launcher: the absolute file init_cnn named (empty: resolved by the trainer)."""
+    init_bert_path: str = ""
+    """Written by the launcher: the absolute folder or file init_bert named (empty: resolved by the
+    trainer)."""
     num_threads: int = 0
     """torch intra-op threads per process on CPU (0 = cores / processes)."""
     checkpoint_every: int = 0

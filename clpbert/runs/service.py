@@ -185,8 +185,10 @@ def launch_run(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None
     `check_request(reg, req, environ)` returned already (a sweep checks every point first).
     """
     from clpbert.config import save_config
+    from clpbert.runs.pinned_paths import pin_paths
 
     cfg, gpus = checked if checked is not None else check_request(reg, req, environ)
+    pin_paths(reg, cfg)  # config.yaml carries paths: the trainer never resolves a name
     if req.slurm is not None:
         return _launch_slurm(reg, req, cfg)
     run_id = secrets.token_hex(4)
