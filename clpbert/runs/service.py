@@ -324,24 +324,6 @@ def wait_for_state(reg: Registry, run_id: str, states: Sequence[str], timeout_s:
         time.sleep(0.2)
 
 
-def run_pids(reg: Registry) -> dict[int, str]:
-    """pid -> run name (or id) for every process of this host's live runs (supervisor tree),
-    so NVML's per-process readings can be attributed to runs."""
-    import socket
-
-    host = socket.gethostname()
-    out: dict[int, str] = {}
-    for run in reg.list_runs(state=list(ACTIVE)):
-        sup = _supervisor(run) if run.host == host else None
-        if sup is None:
-            continue
-        label = run.name or run.id
-        out[sup.pid] = label
-        for p in procs.descendants(sup.pid):
-            out[p.pid] = label
-    return out
-
-
 # ------------------------------------------------------------------------------------------
 # Stop, kill, resume, remove
 # ------------------------------------------------------------------------------------------
