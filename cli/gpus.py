@@ -25,10 +25,10 @@ seconds (with --json: one JSON object per line). CLPBERT_FAKE_NVML=<scenario> sh
 def _users(snapshot: Any) -> Any:
     """The runs using each GPU and owning each process (clpbert.app.gpu_users, the TUI's answer
     too); best effort: nobody on any error."""
-    from clpbert.app.gpu_users import GpuUsers, gpu_users
+    from clpbert.app.gpus import GpuUsers, gpu_users
 
     try:
-        from clpbert.registry import open_registry
+        from clpbert.app.registry import open_registry
 
         with open_registry() as reg:
             return gpu_users(reg, snapshot)
@@ -83,7 +83,7 @@ def gpus(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")] = 1.0,
 ) -> None:
-    from clpbert.gpu.nvml import GpuMonitor
+    from clpbert.app.gpus import GpuMonitor
 
     with GpuMonitor() as monitor:
         snapshot = monitor.snapshot()
