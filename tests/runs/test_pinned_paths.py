@@ -1,5 +1,5 @@
-"""The launcher writes resolved paths into config.yaml, so the trainer never opens the registry to
-resolve a dataset or weights name (clpbert/runs/pinned_paths.py)."""
+"""The launcher writes resolved paths into config.yaml, so the trainer and `clpbert predict` never open
+the registry to resolve a dataset or weights name (clpbert/runs/pinned_paths.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def _finish(run_dir: Path) -> dict:
     return [e for e in events if e.get("event") == "finish"][-1]
 
 
-def test_launched_config_carries_absolute_paths_and_trains_with_the_registry_unreachable(runs_home, tmp_path):
+def test_launched_config_carries_absolute_paths_and_trains_with_the_registry_unreachable(runs_home, tmp_path,
+                                                                                         monkeypatch):
     from clpbert.config import load_config
     from clpbert.registry import open_registry
 
@@ -65,6 +66,15 @@ def test_launched_config_carries_absolute_paths_and_trains_with_the_registry_unr
     assert res.returncode == 0, res.stderr[-2000:]
     assert "checkpoints/best.pt" in res.stdout
     assert _finish(Path(second.run_dir))["status"] == "finished"
+
+    # `clpbert predict --ckpt RUN_DIR` reads the same paths, with the registry unreachable too
+    from clpbert.predict import resolve_source
+
+    with monkeypatch.context() as m:
+        m.setenv("CLPBERT_DB_URL", f"sqlite:///{tmp_path / 'not-a-dir'}/registry.db")
+        source = resolve_source(second.run_dir)
+    assert source.run_id is None and source.tokenizer_dir == cfg2.data.tokenizer
+    assert source.label_names  # the QA answer names
 
 
 def test_pinned_weights_paths_are_absolute_files_and_names_stay(runs_home, tmp_path, monkeypatch):
