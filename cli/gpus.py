@@ -12,9 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-HELP = """Show the GPUs (utilization, memory, power, temperature, SM clock), the clpbert runs using
-each (recorded at launch or owning a listed process; the TUI shows the same) and their processes,
+HELP = """Show the GPUs (utilization, memory, power, temperature, SM clock) and their processes,
 with the clpbert run each process belongs to.
+
+RUNS lists the live clpbert runs using each GPU: recorded at launch, or owning a listed process (the
+TUI shows the same).
 
 Without an NVIDIA driver this says why and exits 0 (runs then use the CPU); --json still prints
 valid JSON: {"driver": null, "reason": "...", "gpus": []}. --watch refreshes every --interval
