@@ -42,19 +42,13 @@ def logs(
     = 0,
 ) -> None:
     """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
-    from clpbert.app.runs import is_slurm_run, slurm_log, sync_slurm_run
-    from clpbert.errors import UserError
-    from clpbert.runs.run_dir import RunDir
+    from clpbert.app.run_logs import trainer_log
+    from clpbert.app.runs import is_slurm_run, sync_slurm_run
 
     with open_registry() as reg:
         run = _reconciled(reg).get_run(run_ref)
         slurm = is_slurm_run(run)
-        if slurm and supervisor:
-            raise UserError(f"run {run.id} runs under Slurm and has no supervisor log; "
-                            "leave out --supervisor")
-        rd = RunDir(run.run_dir)
-        own = rd.supervisor_log if supervisor else rd.train_log
-        path = (slurm_log(run) if slurm else None) or own
+        path = trainer_log(run, supervisor)
         pos = 0
         next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
         if path.exists() and tail:
@@ -75,7 +69,7 @@ def logs(
             if slurm and time.monotonic() >= next_sync:  # no supervisor writes its state: read its events
                 next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
                 sync_slurm_run(reg, reg.get_run(run.id))
-                path = slurm_log(run) or path
+                path = trainer_log(run)
             if is_final(reg.get_run(run.id).state):
                 follow = False  # one last read picks up the final lines
                 continue

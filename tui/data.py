@@ -21,7 +21,6 @@ from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, 
 from clpbert.registry.entities import GpuSample
 from clpbert.registry.process_samples import ProcessSample  # re-exported for the widgets
 from clpbert.runs.loader_verdict import DATA_FRAC_METRIC, loader_verdict  # noqa: F401 (re-exported for the widgets)
-from clpbert.runs.run_dir import RunDir
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
 
@@ -56,8 +55,11 @@ class RunInfo:
 
     @property
     def train_log(self) -> Path:
-        """The trainer's log in the run dir (what the detail screen's log tab tails)."""
-        return RunDir(self.run_dir).train_log
+        """The trainer's log (what the detail screen's log tab tails): `runs logs`' file, a Slurm
+        job's output included (clpbert.app.run_logs)."""
+        from clpbert.app.run_logs import trainer_log
+
+        return trainer_log(self)
 
 
 SeriesPoints = list[tuple[float, float | None]] | list[tuple[float, float | None, float | None, float | None]]
