@@ -69,8 +69,7 @@ def add_cmd(
 ) -> None:
     """Register a weights file that loads as a state dict (computes its sha256 and size)."""
     from cli.output import diag, print_json
-    from clpbert.model.weights import read_state_dict
-    from clpbert.registry.checksum import sha256_file
+    from clpbert.app.weights import read_state_dict, sha256_file
 
     digest, size = sha256_file(path)
     read_state_dict(path)  # random bytes, an empty or a text file: refused before anything is registered
@@ -104,7 +103,7 @@ def inspect_cmd(
 ) -> None:
     """How a weights file loads into a task's model: loaded, missing, unused, mis-shaped keys."""
     from cli.output import print_fields, print_json, print_table
-    from clpbert.model.weights import inspect_checkpoint
+    from clpbert.app.weights import inspect_checkpoint
 
     path = ref
     if not Path(ref).exists():

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from clpbert.registry import Registry
+    from clpbert.app.registry import Registry
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (data only).")]
 YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -15,7 +15,7 @@ YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confi
 
 def open_registry() -> "Registry":
     """The registry of $CLPBERT_DB_URL / CLPBERT_HOME (SQLAlchemy is imported only now)."""
-    from clpbert.registry import open_registry as _open
+    from clpbert.app.registry import open_registry as _open
 
     return _open()
 
@@ -24,7 +24,7 @@ def open_reader(reconciled: bool = False) -> "Registry":
     """The registry for a read-only command: the light sqlite3 reader when the registry allows it
     (no SQLAlchemy import), else the full registry; `reconciled` reconciles runs first when needed
     (clpbert.runs.read_gate). It answers every read method of `Registry`, none of its writes."""
-    from clpbert.runs.read_gate import open_for_reading
+    from clpbert.app.registry import open_for_reading
 
     return open_for_reading(reconciled=reconciled)
 

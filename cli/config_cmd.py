@@ -27,8 +27,8 @@ def show_cmd(
     The global batch and step arithmetic (the original's formula) go to stderr.
     """
     from cli.output import print_json
+    from clpbert.app.runs import adapt_global_batch, launch_summary
     from clpbert.config import dump_yaml, preset, resolve_config
-    from clpbert.train.steps import adapt_global_batch, launch_summary
 
     cfg = resolve_config(task, config_file=config, sets=set_ or (), flags={"data.dataset": dataset})
     adapt_global_batch(cfg, gpus, preset(cfg.task.name))

@@ -83,7 +83,7 @@ def prepare_cmd(
     json_: JsonFlag = False,
 ) -> None:
     from cli.output import diag, print_json
-    from clpbert.data.convert.prepare import prepare
+    from clpbert.app.datasets import prepare
 
     update, bar = _progress_bar() if videos is not None else (None, None)
     try:

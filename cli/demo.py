@@ -48,9 +48,8 @@ def demo(
     from rich.console import Console
 
     from cli.run import follow_and_report, run_json
-    from clpbert.registry import open_registry
-    from clpbert.runs.reconcile import reconcile
-    from clpbert.runs.service import DEMO_DATASET, LaunchRequest, ensure_demo_dataset, launch_run
+    from clpbert.app.registry import open_registry
+    from clpbert.app.runs import DEMO_DATASET, LaunchRequest, ensure_demo_dataset, launch_run, reconcile
 
     err = Console(stderr=True, soft_wrap=True)
     quiet = quiet or as_json

@@ -55,13 +55,13 @@ def _nvml_info() -> dict[str, Any]:
 
 def _registry_info() -> dict[str, Any]:
     from clpbert import paths
+    from clpbert.app.registry import head_revision, safe_url
     from clpbert.errors import UserError
-    from clpbert.registry import db
 
     url = paths.db_url()
-    info: dict[str, Any] = {"url": db.safe_url(url), "head": db.head_revision()}
+    info: dict[str, Any] = {"url": safe_url(url), "head": head_revision()}
     try:
-        from clpbert.registry import open_registry
+        from clpbert.app.registry import open_registry
 
         with open_registry(url) as reg:
             info.update(reachable=True, revision=reg.revision, runs=reg.count_runs())

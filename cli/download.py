@@ -68,9 +68,8 @@ def download(
     = False,
 ) -> None:
     from cli.progress import make_progress
+    from clpbert.app.weights import DownloadError, install, load_manifest, select
     from clpbert.errors import UserError
-    from clpbert.hub.install import DownloadError, install
-    from clpbert.hub.manifest import load_manifest, select
 
     artifacts = select(load_manifest(), what)
     if from_ and len(artifacts) > 1:

@@ -64,8 +64,15 @@ def predict(
     # decord prints its own C++ error lines for corrupt files; the PyAV readers give the same frames
     os.environ.setdefault("CLPBERT_VIDEO_BACKENDS", "sparse,pyav")
     from cli.output import diag, print_json
+    from clpbert.app.predictions import (
+        Predictor,
+        describe,
+        mode_of,
+        resolve_device,
+        resolve_source,
+        split_options,
+    )
     from clpbert.errors import UserError
-    from clpbert.predict import Predictor, describe, mode_of, resolve_device, resolve_source, split_options
 
     inputs = [*(video or []), *(image or [])]
     if not inputs:
@@ -82,7 +89,7 @@ def predict(
     info = describe(source)
     info["task"] = task
 
-    from clpbert.predict import records
+    from clpbert.app.predictions import records
 
     if mode == "qa":
         result = predictor.qa(inputs, questions, top_k=top_k)

@@ -49,7 +49,7 @@ class RichProgress:
 
 def make_progress(enabled: bool) -> Any:
     """A RichProgress when `enabled` and stderr is a terminal, else a silent one."""
-    from clpbert.hub.download import NullProgress
+    from clpbert.app.weights import NullProgress
 
     if enabled and sys.stderr.isatty():
         return RichProgress()

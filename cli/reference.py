@@ -74,8 +74,8 @@ def render() -> str:
 
 def render_presets() -> str:
     """The task presets as a Markdown table (between PRESETS_BEGIN and PRESETS_END)."""
+    from clpbert.app.runs import describe_init as describe
     from clpbert.config import PRESETS, preset
-    from clpbert.train.init_source import describe
 
     out = [f"<!-- Generated from clpbert/config.py by `{REGENERATE}`; do not edit by hand. -->", "",
            "| task | kind | head | clips x frames @ fps (train) | image side L | text tokens | "

@@ -150,7 +150,7 @@ class ProgressPrinter:
 
 def follow_and_report(reg: Any, run_id: str, quiet: bool = False) -> Any:
     """Follow a run to its end with live progress, then print the final eval table (stderr)."""
-    from clpbert.runs.service import follow_run
+    from clpbert.app.runs import follow_run
 
     with ProgressPrinter(quiet) as printer:
         try:
@@ -217,11 +217,9 @@ def run(
         "--min-video-coverage", min=0.0, max=1.0, help="Refuse the launch when fewer of a split's records "
         "have their video in the vis_db (0 turns the check off).")] = 0.5,
 ) -> None:
+    from clpbert.app.registry import open_registry
+    from clpbert.app.runs import LaunchRequest, SlurmOptions, Topology, launch_run, reconcile
     from clpbert.errors import UserError
-    from clpbert.registry import open_registry
-    from clpbert.runs.launch import SlurmOptions, Topology
-    from clpbert.runs.reconcile import reconcile
-    from clpbert.runs.service import LaunchRequest, launch_run
 
     if kind not in KINDS:
         raise UserError(f"unknown run kind {kind!r}; use one of: {', '.join(KINDS)}")
@@ -261,9 +259,8 @@ def run(
 
 def _print_plan(req: Any, created: Any) -> None:
     """The global batch and step arithmetic of the run (stderr), as the trainer will use it."""
+    from clpbert.app.runs import gpu_request, launch_summary, request_world_size
     from clpbert.config import from_dict
-    from clpbert.runs.service import gpu_request, request_world_size
-    from clpbert.train.steps import launch_summary
 
     world = request_world_size(req, gpu_request(req.gpus))
     for line in launch_summary(from_dict(created.config), world):
@@ -273,10 +270,9 @@ def _print_plan(req: Any, created: Any) -> None:
 def _run_sweep(req: Any, sweep: list[str], follow: bool, as_json: bool) -> None:
     """One run per point of the grid (clpbert.runs.sweep); prints them and how to compare them."""
     from cli.output import print_table
+    from clpbert.app.registry import open_registry
+    from clpbert.app.runs import launch_sweep, parse_sweep, reconcile
     from clpbert.errors import UserError
-    from clpbert.registry import open_registry
-    from clpbert.runs.reconcile import reconcile
-    from clpbert.runs.sweep import launch_sweep, parse_sweep
 
     if follow:
         raise UserError("--follow follows one run; watch a sweep with `clpbert tui` or "

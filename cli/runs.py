@@ -14,7 +14,7 @@ import typer
 from cli.common import JsonFlag, open_reader
 
 if TYPE_CHECKING:
-    from clpbert.registry import Registry, Run
+    from clpbert.app.registry import Registry, Run
 
 EXTENSIONS: list[str] = ["cli.runs_manage", "cli.runs_identity", "cli.runs_predictions"]
 
@@ -40,10 +40,10 @@ def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
     d["evals"] = [e.to_dict() for e in evals]
     latest = reg.latest_eval(run.id)
     d["latest_eval"] = latest.to_dict() if latest else None
-    from clpbert.train import init_source
+    from clpbert.app.runs import describe_init, init_is_random
 
     config = run.config or {}
-    d["init"] = {"random": init_source.is_random(config), "from": init_source.describe(config)}
+    d["init"] = {"random": init_is_random(config), "from": describe_init(config)}
     from clpbert.app.job import job_of
 
     job = job_of(reg, run)
@@ -68,7 +68,7 @@ def _job_table(job: dict[str, Any]) -> None:
 
 def _time_split(latest: dict[str, Any]) -> list[tuple[str, str]]:
     """`step time` and, when the run waits on its loader, the loader-bound verdict line."""
-    from clpbert.runs.loader_verdict import loader_verdict
+    from clpbert.app.runs import loader_verdict
 
     def value(name: str) -> float | None:
         return (latest.get(f"train/time/{name}") or {}).get("value")
@@ -138,7 +138,7 @@ def list_cmd(
 def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
     """Show one run: state, progress, attempts, latest metrics and the latest evaluation."""
     from cli.output import fmt_duration, fmt_num, fmt_time, print_fields, print_json, print_table
-    from clpbert.train import init_source
+    from clpbert.app.runs import describe_init
 
     with open_reader(reconciled=True) as reg:
         run = reg.get_run(run_ref)
@@ -150,7 +150,7 @@ def show_cmd(run_ref: RunArg, json_: JsonFlag = False) -> None:
     gpus = ", ".join(str(g.get("index")) for g in run.gpus) or "-"
     print_fields([
         ("id", run.id), ("name", run.name or "-"), ("kind", run.kind), ("task", run.task),
-        ("dataset", run.dataset or "-"), ("init", init_source.describe(run.config or {})),
+        ("dataset", run.dataset or "-"), ("init", describe_init(run.config or {})),
         ("state", run.state.value), ("reason", run.reason or "-"),
         ("exit", "-" if run.exit_code is None and run.signal is None
          else f"code {run.exit_code}" + (f", signal {run.signal}" if run.signal else "")),

@@ -23,7 +23,7 @@ def import_cmd(
     evaluations, checkpoints, attempts and final state come from the dir; nothing is copied."""
     from cli.output import diag, fmt_num, print_json, print_table
     from cli.runs import run_summary
-    from clpbert.runs.run_dirs import import_run_dirs
+    from clpbert.app.runs import import_run_dirs
 
     with open_registry() as reg:
         done = import_run_dirs(reg, list(where), name=name)
@@ -50,8 +50,8 @@ def edit_cmd(
     """Rename a run, tag or untag it, or replace its notes (also in RUN_DIR/run.json)."""
     from cli.output import diag, print_json
     from cli.runs import run_summary
+    from clpbert.app.runs import edit_run
     from clpbert.errors import UserError
-    from clpbert.runs.run_dirs import edit_run
 
     if name is None and not tag and not untag and notes is None:
         raise UserError("nothing to change: give --name, --tag, --untag or --notes")

@@ -26,7 +26,7 @@ SLURM_SYNC_EVERY_S = 5.0
 
 
 def _reconciled(reg: Any) -> Any:
-    from clpbert.runs.reconcile import reconcile
+    from clpbert.app.runs import reconcile
 
     reconcile(reg)
     return reg
@@ -42,20 +42,13 @@ def logs(
     = 0,
 ) -> None:
     """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
-    from clpbert.errors import UserError
-    from clpbert.runs.launch import is_slurm_run
-    from clpbert.runs.run_dir import RunDir
-    from clpbert.runs.slurm_sync import slurm_log, sync_slurm_run
+    from clpbert.app.run_logs import trainer_log
+    from clpbert.app.runs import is_slurm_run, sync_slurm_run
 
     with open_registry() as reg:
         run = _reconciled(reg).get_run(run_ref)
         slurm = is_slurm_run(run)
-        if slurm and supervisor:
-            raise UserError(f"run {run.id} runs under Slurm and has no supervisor log; "
-                            "leave out --supervisor")
-        rd = RunDir(run.run_dir)
-        own = rd.supervisor_log if supervisor else rd.train_log
-        path = (slurm_log(run) if slurm else None) or own
+        path = trainer_log(run, supervisor)
         pos = 0
         next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
         if path.exists() and tail:
@@ -76,7 +69,7 @@ def logs(
             if slurm and time.monotonic() >= next_sync:  # no supervisor writes its state: read its events
                 next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
                 sync_slurm_run(reg, reg.get_run(run.id))
-                path = slurm_log(run) or path
+                path = trainer_log(run)
             if is_final(reg.get_run(run.id).state):
                 follow = False  # one last read picks up the final lines
                 continue
@@ -102,7 +95,7 @@ def stop(
 ) -> None:
     """Stop a run: SIGTERM to its process group (the trainer saves a checkpoint), SIGKILL after
     the grace period. The run ends `killed`; `clpbert runs resume` continues it."""
-    from clpbert.runs.service import stop_run
+    from clpbert.app.runs import stop_run
 
     with open_registry() as reg:
         _print_outcome(stop_run(_reconciled(reg), run_ref, grace_s=grace, wait=not no_wait), json_)
@@ -110,7 +103,7 @@ def stop(
 
 def kill(run_ref: RunArg, json_: JsonFlag = False) -> None:
     """Kill a run now: SIGKILL to all its processes (no checkpoint). The run ends `killed`."""
-    from clpbert.runs.service import kill_run
+    from clpbert.app.runs import kill_run
 
     with open_registry() as reg:
         _print_outcome(kill_run(_reconciled(reg), run_ref), json_)
@@ -126,7 +119,7 @@ def resume(
 ) -> None:
     """Continue a failed, killed or lost run from its last checkpoint, as a new attempt."""
     from cli.run import follow_and_report, run_json
-    from clpbert.runs.service import resume_run
+    from clpbert.app.runs import resume_run
 
     with open_registry() as reg:
         run = resume_run(_reconciled(reg), run_ref, gpus=gpus)
@@ -147,8 +140,8 @@ def rm(
     yes: YesFlag = False,
 ) -> None:
     """Remove runs: their registry rows (metrics, evals, attempts, checkpoints) and run dirs."""
+    from clpbert.app.runs import remove_run
     from clpbert.errors import UserError
-    from clpbert.runs.service import remove_run
 
     with open_registry() as reg:
         runs = [_reconciled(reg).get_run(r) for r in run_refs]

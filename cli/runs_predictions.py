@@ -45,8 +45,8 @@ def predictions_cmd(
     json_: JsonFlag = False,
 ) -> None:
     """Show an evaluation's saved predictions (filter, sort), or with --diff the flips between two runs."""
+    from clpbert.app.predictions import analysis, lookup, store
     from clpbert.errors import UserError
-    from clpbert.predictions import analysis, lookup, store
 
     if json_ and csv_:
         raise UserError("give --json or --csv, not both")
@@ -105,7 +105,7 @@ def _print_rows(rows: list[dict[str, Any]], info: dict[str, Any], matched: int, 
 
 
 def _write_csv(rows: list[dict[str, Any]]) -> None:
-    from clpbert.predictions.schema import COLUMNS
+    from clpbert.app.predictions import COLUMNS
 
     out = csv.writer(sys.stdout)
     out.writerow(COLUMNS)
@@ -118,7 +118,7 @@ def _write_csv(rows: list[dict[str, Any]]) -> None:
 def _print_diff(saved: list[Any], rows: list[list[dict[str, Any]]], limit: int, json_: bool,
                 csv_: bool) -> None:
     from cli.output import diag, print_json, print_table
-    from clpbert.predictions import analysis
+    from clpbert.app.predictions import analysis
 
     a, b = saved
     if a.eval.split != b.eval.split or a.kind != b.kind:

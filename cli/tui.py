@@ -26,8 +26,8 @@ def tui(
     = 1.0,
     theme: Annotated[str, typer.Option("--theme", help="dark | light, or any Textual theme name.")] = "dark",
 ) -> None:
+    from clpbert.app.runs import reconcile
     from clpbert.errors import UserError
-    from clpbert.runs.reconcile import reconcile
     from tui.app import ClpbertApp
     from tui.data import TuiData
 

@@ -200,6 +200,14 @@ class RuntimeConfig:
     init_bert: str = ""
     """Without init_checkpoint: a local HF BERT directory or checkpoint name (pretraining:
     bert-base-uncased)."""
+    init_checkpoint_path: str = ""
+    """Written by the launcher: the absolute file (or run dir) init_checkpoint named, so the trainer
+    does not ask the registry (empty: resolved when the trainer starts)."""
+    init_cnn_path: str = ""
+    """Written by the launcher: the absolute file init_cnn named (empty: resolved by the trainer)."""
+    init_bert_path: str = ""
+    """Written by the launcher: the absolute folder or file init_bert named (empty: resolved by the
+    trainer)."""
     num_threads: int = 0
     """torch intra-op threads per process on CPU (0 = cores / processes)."""
     checkpoint_every: int = 0
@@ -370,32 +378,35 @@ def _preset_demo() -> RunConfig:
     return cfg
 
 
-PRESETS: dict[str, typing.Callable[[], RunConfig]] = {
-    "pretrain": _preset_pretrain,
-    "msrvtt_ret": _preset_msrvtt_ret,
-    "didemo_ret": _preset_didemo_ret,
-    "anet_ret": _preset_anet_ret,
-    "msrvtt_qa": _preset_msrvtt_qa,
-    "tgif_qa_action": lambda: _preset_tgif("tgif_qa_action", "mc", num_labels=1, num_options=5),
-    "tgif_qa_transition": lambda: _preset_tgif("tgif_qa_transition", "mc", num_labels=1, num_options=5),
-    "tgif_qa_frameqa": lambda: _preset_tgif("tgif_qa_frameqa", "qa", num_labels=1540, min_num_labels=1540),
-    "msrvtt_mc": _preset_msrvtt_mc,
-    "vqa": _preset_vqa,
-    "demo": _preset_demo,
-}
+class _Presets(Mapping[str, typing.Callable[[], RunConfig]]):
+    """Every task's preset function by task name, in registration order: a view of the task records
+    (`clpbert.task_specs`), which own their presets."""
+
+    def __getitem__(self, name: str) -> typing.Callable[[], RunConfig]:
+        from clpbert.task_specs import SPECS, task_names
+
+        task_names()
+        return SPECS[name].preset
+
+    def __iter__(self) -> typing.Iterator[str]:
+        from clpbert.task_specs import task_names
+
+        return iter(task_names())
+
+    def __len__(self) -> int:
+        from clpbert.task_specs import task_names
+
+        return len(task_names())
+
+
+PRESETS: Mapping[str, typing.Callable[[], RunConfig]] = _Presets()
 
 
 def preset(name: str) -> RunConfig:
     """The preset config of a task, or a ConfigError naming the closest task."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown task {name!r}{_did_you_mean(name, PRESETS)}; "
-                          f"known tasks: {', '.join(PRESETS)}")
-    return PRESETS[name]()
+    from clpbert.task_specs import spec_of
 
-
-# --------------------------------------------------------------------------------------------
-# Key paths, typed parsing, overrides
-# --------------------------------------------------------------------------------------------
+    return spec_of(name).preset()
 
 
 def _did_you_mean(key: str, choices: typing.Iterable[str]) -> str:

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clpbert.app.gpu_users import GpuUsers  # re-exported for the screens
 from clpbert.app.job import group_jobs, job_label, job_line, job_of
-from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, gpu_key, reading_from_sample
+from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, reading_from_sample
 from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, process_samples
 from clpbert.registry.entities import GpuSample
 from clpbert.registry.process_samples import ProcessSample  # re-exported for the widgets
-from clpbert.runs.lifecycle import ACTIVE_STATES
 from clpbert.runs.loader_verdict import DATA_FRAC_METRIC, loader_verdict  # noqa: F401 (re-exported for the widgets)
-from clpbert.runs.run_dir import RunDir
 from tui.widgets.eval_table import EvalRow
 from tui.widgets.runs_table import RunQuery, RunRow
 
@@ -59,8 +58,11 @@ class RunInfo:
 
     @property
     def train_log(self) -> Path:
-        """The trainer's log in the run dir (what the detail screen's log tab tails)."""
-        return RunDir(self.run_dir).train_log
+        """The trainer's log (what the detail screen's log tab tails): `runs logs`' file, a Slurm
+        job's output included (clpbert.app.run_logs)."""
+        from clpbert.app.run_logs import trainer_log
+
+        return trainer_log(self)
 
 
 SeriesPoints = list[tuple[float, float | None]] | list[tuple[float, float | None, float | None, float | None]]
@@ -144,9 +146,9 @@ def sample_reading(sample: GpuSample) -> GpuReading:
     return reading_from_sample(sample)
 
 
-def holders(users: dict[str, list[str]], gpu: GpuReading) -> list[str]:
-    """The runs in `users` (gpu_users()) holding `gpu`, whether they recorded its UUID or its index."""
-    return users.get(gpu.uuid or "") or users.get(gpu_key(None, gpu.index)) or []
+def holders(users: GpuUsers, gpu: GpuReading) -> list[str]:
+    """The runs in `users` (gpu_users()) using `gpu` (clpbert.app.gpu_users decides, as for the CLI)."""
+    return users.of(gpu)
 
 
 class TuiData:
@@ -281,7 +283,7 @@ class TuiData:
 
     def new_run_choices(self) -> NewRunChoices:
         snapshot = self.gpu_snapshot()
-        users = self.gpu_users()
+        users = self.gpu_users(snapshot)
         gpus = []
         for g in snapshot.gpus:
             held_by = holders(users, g)
@@ -348,15 +350,8 @@ class TuiData:
                 self._monitor = GpuMonitor()
             return self._monitor.snapshot()
 
-    def gpu_users(self) -> dict[str, list[str]]:
-        """GPU key (uuid, or `index:<n>`) -> names of this host's live runs holding it."""
-        host = socket.gethostname()
-        users: dict[str, list[str]] = {}
-        runs = self.registry.list_runs(state=[str(s) for s in ACTIVE_STATES])
-        for run in runs:
-            if run.host != host:
-                continue
-            for g in run.gpus:
-                key = gpu_key(g.get("uuid"), g.get("index"))
-                users.setdefault(key, []).append(run.name or run.id)
-        return users
+    def gpu_users(self, snapshot: GpuSnapshot | None = None) -> GpuUsers:
+        """This host's live runs using each GPU: recorded at launch, or owning a listed process."""
+        from clpbert.app.gpu_users import gpu_users
+
+        return gpu_users(self.registry, snapshot)

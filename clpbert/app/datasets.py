@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clpbert.errors import UserError
 
@@ -54,3 +54,11 @@ def verify_registered(ds: Dataset, decode: bool = True) -> DatasetCheck:
     problems = [f"{s}: {report.splits.get(s, 0)} records, registered {n}"
                 for s, n in ds.splits.items() if report.splits.get(s, 0) != n]
     return DatasetCheck(ds.name, report, problems)
+
+
+def prepare(*args: Any, **kwargs: Any) -> Any:
+    """Convert an official dataset release into txt_db + vis_db and register it (`clpbert datasets
+    prepare`); the arguments and report of `clpbert.data.convert.prepare.prepare`."""
+    from clpbert.data.convert.prepare import prepare as convert
+
+    return convert(*args, **kwargs)

@@ -43,7 +43,7 @@ from clpbert.data.collate import add_mlm, collate_items, empty_frames
 from clpbert.data.decode import VideoDecodeError, load_frames
 from clpbert.data.grouping import chunk_groups
 from clpbert.data.qa_labels import answer_label, soft_scores, training_questions
-from clpbert.data.sampling import SamplingPlan, plan_sampling
+from clpbert.data.sampling import SamplingPlan
 from clpbert.data.tokenizer import tokenize
 from clpbert.data.transforms import AspectRatioError
 from clpbert.data.txt_db import KEY_FIELDS, TxtDB, record_key  # noqa: F401 (re-exported)
@@ -52,7 +52,6 @@ from clpbert.errors import UserError
 
 log = logging.getLogger("clpbert.data")
 
-IMAGE_TASKS = frozenset({"pretrain", "vqa"})
 ITM_NEG_TRIES = 5
 
 
@@ -416,22 +415,21 @@ def build_dataset(cfg: RunConfig, split: str, train: bool, tokenizer: Any,
     limit = cfg.data.max_train_examples if train else cfg.data.max_eval_examples
     if limit > 0:
         records = records[:limit]
+    from clpbert.data.frame_spec import frame_spec
+    from clpbert.task_specs import spec_for
+
     task, d = cfg.task, cfg.data
-    image = task.name in IMAGE_TASKS or task.head == "pretrain"
-    plan = plan_sampling(train=train, head=task.head, num_frm=d.num_frm, fps=d.fps,
-                         train_n_clips=d.train_n_clips, inference_n_clips=d.inference_n_clips,
-                         strategy=d.frm_sampling_strategy)
-    if image:
-        plan = SamplingPlan(1, 1, plan.target_fps, "start")
-    loader = VideoLoader(vis, plan, d.max_img_size, image=image, device=device)
+    frames = frame_spec(cfg, train)
+    loader = VideoLoader(vis, frames.plan, frames.size, image=frames.image_model, device=device)
     seed = cfg.runtime.seed
     args = (loader, tokenizer, d.max_txt_len, train, seed)
     tpath = Path(txt_db_path)
 
-    if task.name == "msrvtt_mc" or task.head == "mc":
+    kind = spec_for(task).dataset  # the task says which builder makes its data
+    if kind == "mc":
         _require_fields(records, ("options", "answer"), tpath, split)
         return MCDataset(records, *args, num_options=task.num_options)
-    if task.head == "qa":
+    if kind == "qa":
         _require_fields(records, ("question",), tpath, split)
         ans2label = txt.ans2label()
         if not ans2label:
@@ -440,7 +438,7 @@ def build_dataset(cfg: RunConfig, split: str, train: bool, tokenizer: Any,
         num_labels = max(len(ans2label), task.min_num_labels)
         return QADataset(records, *args, ans2label=ans2label, num_labels=num_labels,
                          group_size=d.max_n_example_per_group)
-    if task.head == "retrieval":
+    if kind == "retrieval":
         _require_fields(records, ("caption",), tpath, split)
         if train:
             return RetrievalDataset(records, *args, neg_size=task.itm_neg_size)
@@ -449,8 +447,8 @@ def build_dataset(cfg: RunConfig, split: str, train: bool, tokenizer: Any,
                  for i, r in enumerate(records)]
         input_ids, attention_mask = tokenize(tokenizer, [t["caption"] for t in texts], d.max_txt_len)
         return RetrievalEvalData(RetrievalVideos(video_ids, loader, seed), texts, input_ids, attention_mask)
-    if task.head == "pretrain":
+    if kind == "pretrain":
         _require_fields(records, ("caption",), tpath, split)
         return PretrainDataset(records, *args, group_size=d.max_n_example_per_group,
                                itm_neg_prob=task.itm_neg_prob, mlm_prob=task.mlm_prob)
-    raise UserError(f"task.head={task.head!r} has no dataset; use pretrain, qa, mc or retrieval")
+    raise UserError(f"task {task.name!r} has no dataset builder {kind!r}; use pretrain, qa, mc or retrieval")

@@ -11,7 +11,6 @@ from clpbert.predict.checkpoint_source import ModelSource, resolve_source
 from clpbert.predict.feature_cache import FeatureCache, cnn_digest, model_key
 from clpbert.predict.inputs import InputError, MediaFile, collect, frame_spec, split_options
 from clpbert.predict.predictor import (
-    MODES,
     Answer,
     InputFailure,
     ITMScore,
@@ -26,7 +25,6 @@ from clpbert.predict.predictor import (
 )
 
 __all__ = [
-    "MODES",
     "Answer",
     "FeatureCache",
     "ITMScore",

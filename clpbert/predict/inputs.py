@@ -1,7 +1,7 @@
 """The user's files -> uint8 frames (N, T, 3, L, L), through the training loader's own functions.
 
 A file becomes a container `VisRecord` (its bytes + extension) and goes through
-`clpbert.data.decode.load_frames` with the evaluation `SamplingPlan` (`plan_sampling(train=False)`:
+`clpbert.data.decode.load_frames` with the evaluation `SamplingPlan` (`data.frame_spec.frame_spec`:
 N_test uniform clips, or the single-clip middle/start rule) and `resize_pad` (fused into decoding),
 exactly as a vis_db entry of the run's dataset would. Images are a 1-frame video (repeated into
 every clip, as the loader does). Anything unreadable raises `InputError` with a one-line reason; the
@@ -18,13 +18,11 @@ from pathlib import Path
 
 import torch
 
-from clpbert.config import RunConfig
-from clpbert.data.sampling import SamplingPlan, plan_sampling
+from clpbert.data.frame_spec import FrameSpec, frame_spec  # noqa: F401 (re-exported)
 from clpbert.data.vis_db import IMAGE_EXTS, VIDEO_EXTS, VisRecord, normalize_ext
 from clpbert.errors import UserError
 
 MEDIA_EXTS = IMAGE_EXTS | VIDEO_EXTS
-IMAGE_TASKS = frozenset({"pretrain", "vqa"})
 
 
 class InputError(Exception):
@@ -45,33 +43,6 @@ class MediaFile:
     @property
     def name(self) -> str:
         return str(self.path)
-
-
-@dataclass(frozen=True)
-class FrameSpec:
-    """How frames are sampled and sized for one model: the eval plan and L (part of the cache key)."""
-
-    plan: SamplingPlan
-    size: int
-    image_model: bool
-    """Image tasks (pretrain, vqa) take one frame: (1, 1, 3, L, L)."""
-
-    def key(self) -> dict[str, object]:
-        p = self.plan
-        return {"L": self.size, "fps": p.target_fps, "T": p.num_frm, "N": p.n_clips, "mode": p.mode,
-                "image_model": self.image_model}
-
-
-def frame_spec(cfg: RunConfig) -> FrameSpec:
-    """The evaluation sampling of cfg's task (the same rules `build_dataset(train=False)` applies)."""
-    d = cfg.data
-    image = cfg.task.name in IMAGE_TASKS or cfg.task.head == "pretrain"
-    plan = plan_sampling(train=False, head=cfg.task.head, num_frm=d.num_frm, fps=d.fps,
-                         train_n_clips=d.train_n_clips, inference_n_clips=d.inference_n_clips,
-                         strategy=d.frm_sampling_strategy)
-    if image:
-        plan = SamplingPlan(1, 1, plan.target_fps, "start")
-    return FrameSpec(plan=plan, size=d.max_img_size, image_model=image)
 
 
 def collect(paths: Iterable[str | os.PathLike[str]], images: bool | None = None) -> list[MediaFile]:

@@ -34,16 +34,16 @@ from clpbert.predict.checkpoint_source import ModelSource, resolve_source
 from clpbert.predict.feature_cache import FeatureCache, default_root, model_key
 from clpbert.predict.inputs import InputError, MediaFile, collect, content_hash, frame_spec, load, read_bytes
 
-MODES = {"msrvtt_qa": "qa", "tgif_qa_frameqa": "qa", "vqa": "qa", "demo": "qa",
-         "tgif_qa_action": "mc", "tgif_qa_transition": "mc", "msrvtt_mc": "mc",
-         "msrvtt_ret": "retrieval", "didemo_ret": "retrieval", "anet_ret": "retrieval", "pretrain": "itm"}
 HEADS_FOR_MODE = {"qa": ("qa",), "mc": ("mc", "retrieval"), "retrieval": ("retrieval",), "itm": ("pretrain",)}
 
 
 def mode_of(task: str) -> str:
-    if task not in MODES:
-        raise UserError(f"unknown task {task!r}; predict knows {', '.join(MODES)}")
-    return MODES[task]
+    """How predict answers with `task` (its TaskSpec's predict mode)."""
+    from clpbert.task_specs import SPECS, task_names
+
+    if task not in task_names():
+        raise UserError(f"unknown task {task!r}; predict knows {', '.join(task_names())}")
+    return SPECS[task].predict
 
 
 # -- results (plain dataclasses; `to_dict` for JSON) --------------------------------------------

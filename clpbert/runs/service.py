@@ -186,8 +186,10 @@ def launch_run(reg: Registry, req: LaunchRequest, environ: dict[str, str] | None
     `check_request(reg, req, environ)` returned already (a sweep checks every point first).
     """
     from clpbert.config import save_config
+    from clpbert.runs.pinned_paths import pin_paths
 
     cfg, gpus = checked if checked is not None else check_request(reg, req, environ)
+    pin_paths(reg, cfg)  # config.yaml carries paths: the trainer never resolves a name
     if req.slurm is not None:
         return _launch_slurm(reg, req, cfg)
     run_id = secrets.token_hex(4)
@@ -322,24 +324,6 @@ def wait_for_state(reg: Registry, run_id: str, states: Sequence[str], timeout_s:
         if str(run.state) in states or time.monotonic() > deadline:
             return run
         time.sleep(0.2)
-
-
-def run_pids(reg: Registry) -> dict[int, str]:
-    """pid -> run name (or id) for every process of this host's live runs (supervisor tree),
-    so NVML's per-process readings can be attributed to runs."""
-    import socket
-
-    host = socket.gethostname()
-    out: dict[int, str] = {}
-    for run in reg.list_runs(state=list(ACTIVE)):
-        sup = _supervisor(run) if run.host == host else None
-        if sup is None:
-            continue
-        label = run.name or run.id
-        out[sup.pid] = label
-        for p in procs.descendants(sup.pid):
-            out[p.pid] = label
-    return out
 
 
 # ------------------------------------------------------------------------------------------

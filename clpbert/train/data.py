@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,16 @@ def _default_tokenizer(txt_db: str) -> str:
     return str(paths.pretrained_dir() / "bert-base-uncased")
 
 
-def resolve_sources(cfg: RunConfig) -> list[DataSource]:
-    """One DataSource per dataset (pretraining may mix several, e.g. data.dataset=coco,vg)."""
+Lookup = Callable[[str], "tuple[str, str, str] | None"]
+
+
+def resolve_sources(cfg: RunConfig, lookup: Lookup | None = None) -> list[DataSource]:
+    """One DataSource per dataset (pretraining may mix several, e.g. data.dataset=coco,vg).
+
+    `lookup`: name -> (txt_db, vis_db, tokenizer) or None; default: the registry, else the datasets
+    dir. A config the launcher wrote carries every path, so the trainer never calls it.
+    """
+    lookup = lookup or _registered
     names = _split_list(cfg.data.dataset)
     txts, viss = _split_list(cfg.data.txt_db), _split_list(cfg.data.vis_db)
     toks = _split_list(cfg.data.tokenizer)
@@ -81,7 +89,7 @@ def resolve_sources(cfg: RunConfig) -> list[DataSource]:
         vis = viss[i] if i < len(viss) else ""
         tok = toks[i] if i < len(toks) else (toks[0] if toks else "")
         if name and not (txt and vis and tok):
-            found = None if (txt and vis and tok) else _registered(name)
+            found = None if (txt and vis and tok) else lookup(name)
             if found is None and not (txt and vis):
                 raise NotFoundError(f"dataset {name!r} is neither registered nor in the datasets dir; "
                                     "`clpbert datasets list` shows what exists, "

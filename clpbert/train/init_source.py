@@ -94,8 +94,18 @@ def check_init(cfg: Any, reg: Any) -> None:
                         "list` shows checkpoints (--init none trains from random weights)")
 
 
+def pinned_key(key: str) -> str:
+    """The field where the launcher writes what a reference resolved to: init_cnn -> init_cnn_path."""
+    return f"{key.split('.', 1)[-1]}_path"
+
+
 def resolve_paths(cfg: Any) -> dict[str, str]:
-    """The files the trainer loads: {init_checkpoint|init_cnn|init_bert: path}."""
+    """The files the trainer loads: {init_checkpoint|init_cnn|init_bert: path}. The launcher's
+    pinned path (runtime.<name>_path) is used when set, so the registry is not asked."""
     from clpbert.train.loop import resolve_init_checkpoint
 
-    return {key.split(".", 1)[1]: resolve_init_checkpoint(ref) for key, ref in init_refs(cfg).items()}
+    out = {}
+    for key, ref in init_refs(cfg).items():
+        pinned = str(getattr(cfg.runtime, pinned_key(key), "") or "")
+        out[key.split(".", 1)[1]] = resolve_init_checkpoint(pinned or ref)
+    return out

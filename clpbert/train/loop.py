@@ -567,8 +567,11 @@ class Trainer:
 
 
 def resolve_init_checkpoint(ref: str) -> str:
-    """runtime.init_checkpoint: a file, a registered checkpoint name, or a run id (its best/latest)."""
+    """runtime.init_checkpoint: a file, a run dir, a registered checkpoint name, or a run id (a run's
+    best, else latest checkpoint when the trainer starts)."""
     p = Path(ref).expanduser()
+    if p.is_dir() and (p / ckpt.CKPT_DIR).is_dir():
+        return _run_checkpoint(p, ref)
     if p.exists():
         return str(p)
     from clpbert.errors import NotFoundError
@@ -585,6 +588,13 @@ def resolve_init_checkpoint(ref: str) -> str:
     except NotFoundError:
         raise NotFoundError(f"runtime.init_checkpoint={ref!r} is not a file, a registered checkpoint "
                             "or a run; `clpbert ckpts list` shows checkpoints") from None
+    return _run_checkpoint(run_dir, ref)
+
+
+def _run_checkpoint(run_dir: Path, ref: str) -> str:
+    """A run's best.pt, else its latest checkpoint."""
+    from clpbert.errors import NotFoundError
+
     best = run_dir / ckpt.CKPT_DIR / ckpt.BEST
     latest = ckpt.latest_path(run_dir)
     if best.is_file():

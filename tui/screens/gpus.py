@@ -17,7 +17,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
-from tui.data import holders
+from tui.data import GpuUsers, holders
 from tui.widgets.gpu_panel import GpuPanel
 
 
@@ -50,14 +50,14 @@ class GpusScreen(Screen[None]):
     def reload(self) -> None:
         data = self.app.data
         snapshot = data.gpu_snapshot()
-        users = data.gpu_users()
+        users = data.gpu_users(snapshot)
         history = {}
         if not self.seeded:
             history = data.gpu_history([g.uuid for g in snapshot.gpus if g.uuid])
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, snapshot, users, history)
 
-    def _show(self, snapshot: GpuSnapshot, users: dict[str, list[str]],
+    def _show(self, snapshot: GpuSnapshot, users: GpuUsers,
               history: dict[str, tuple[list, list]] | None = None) -> None:
         header = self.query_one("#gpus-header", Static)
         listing = self.query_one("#gpus-list", VerticalScroll)

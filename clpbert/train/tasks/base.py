@@ -1,4 +1,5 @@
-"""What a task is to the trainer: its dataset kind, head, loss, evaluation, metrics and eval table.
+"""What a task is to the trainer: its head, loss, evaluation, metrics and eval table (its preset,
+dataset builder, image/video kind and predict mode are its `clpbert.task_specs.TaskSpec`).
 
 A task is a `Task` (or subclass) instance registered under its name (`register_task`). The
 trainer is task-agnostic: it asks the task for the training loss of a batch and for the metrics
@@ -76,7 +77,6 @@ class Task:
     """A trainable/evaluable task. Subclasses override `loss` and `evaluate`.
 
     name: the config's task.name; head: the model head (must equal task.head in the preset);
-    dataset_kind: which `build_dataset` branch makes its data (qa, mc, retrieval, pretrain);
     default_metric: picks the best checkpoint when eval.metric is empty;
     eval_columns: the metrics a table shows for this task, in order;
     trainable: False for evaluation-only tasks (msrvtt_mc).
@@ -84,7 +84,6 @@ class Task:
 
     name: str
     head: str
-    dataset_kind: str
     default_metric: str
     eval_columns: tuple[str, ...]
     trainable: bool = True

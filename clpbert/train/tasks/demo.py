@@ -1,15 +1,14 @@
 """The demo task, and the worked example of adding a task.
 
-A task is one module in `clpbert/train/tasks/` that builds a `Task` and registers it; importing
-`clpbert.train.tasks` imports every module listed there, so the trainer finds it by the config's
-`task.name`. The demo is open-ended QA on the synthetic shapes videos of `clpbert.data.demo`, so
-it reuses `QATask`'s loss and evaluation and only declares what is its own:
+A task's trainer side is one module in `clpbert/train/tasks/` that builds a `Task` and registers
+it; importing `clpbert.train.tasks` imports every module listed there, so the trainer finds it by
+the config's `task.name`. Its other facts (preset, dataset builder, image/video, predict mode) are
+its `TaskSpec` in `clpbert/task_specs.py`. The demo is open-ended QA on the synthetic shapes videos
+of `clpbert.data.demo`, so it reuses `QATask`'s loss and evaluation and only declares what is its own:
 
     @dataclass
     class DemoTask(QATask):
-        # which model head and which `build_dataset` branch (qa: question -> answer label)
-        head: str = "qa"
-        dataset_kind: str = "qa"
+        head: str = "qa"  # which model head
         # the metric that picks checkpoints/best.pt, and the columns of the eval table
         default_metric: str = "acc"
         eval_columns: tuple[str, ...] = ("acc", "acc/color", "acc/count")
@@ -19,8 +18,8 @@ it reuses `QATask`'s loss and evaluation and only declares what is its own:
 A new task with its own loss overrides `loss(model, batch, cfg) -> LossOutput` (the batch is the
 "Batches" contract dict, already on the device) and `evaluate(ctx, dataset) -> metrics dict`
 (iterate `ctx.batches(dataset)`, predict with `ctx.model` under `ctx.autocast()`, `ctx.gather`
-the per-rank records, compute with the pure functions of `clpbert.train.metrics`). Add a preset
-with the same name to `clpbert/config.py` for its default config.
+the per-rank records, compute with the pure functions of `clpbert.train.metrics`). README
+"Adding a task" lists every edit.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from clpbert.train.tasks.qa import QATask
 @dataclass
 class DemoTask(QATask):
     head: str = "qa"
-    dataset_kind: str = "qa"
     default_metric: str = "acc"
     eval_columns: tuple[str, ...] = ("acc", *(f"acc/{t}" for t in DEFAULT_TYPES))
 

@@ -23,7 +23,6 @@ from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_tas
 @dataclass
 class MCTask(Task):
     head: str = "mc"
-    dataset_kind: str = "mc"
     default_metric: str = "acc"
     eval_columns: tuple[str, ...] = ("acc",)
 

@@ -23,7 +23,6 @@ from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_tas
 @dataclass
 class PretrainTask(Task):
     head: str = "pretrain"
-    dataset_kind: str = "pretrain"
     default_metric: str = "itm_acc"
     eval_columns: tuple[str, ...] = ("itm_acc", "mlm_acc", "loss")
 

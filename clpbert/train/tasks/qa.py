@@ -23,7 +23,6 @@ from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_tas
 @dataclass
 class QATask(Task):
     head: str = "qa"
-    dataset_kind: str = "qa"
     default_metric: str = "acc"
     eval_columns: tuple[str, ...] = ("acc",)
 

@@ -29,7 +29,6 @@ COLUMNS = ("t2v/r1", "t2v/r5", "t2v/r10", "t2v/mdr", "v2t/r1", "v2t/r5", "v2t/r1
 @dataclass
 class RetrievalTask(Task):
     head: str = "retrieval"
-    dataset_kind: str = "retrieval"
     default_metric: str = "t2v/r1"
     eval_columns: tuple[str, ...] = COLUMNS
 

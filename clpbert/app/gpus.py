@@ -1,0 +1,13 @@
+"""GPUs, as the front-ends show them: live readings (`GpuMonitor`) and the runs using each GPU
+(`gpu_users`, gpu_users.py). Named lazily (facade.py): NVML loads only when a command reads it."""
+
+from __future__ import annotations
+
+from clpbert.app.facade import lazy_exports
+
+_HOMES = {
+    "GpuMonitor": "clpbert.gpu.nvml",
+    "gpu_users": "clpbert.app.gpu_users", "GpuUsers": "clpbert.app.gpu_users",
+}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(_HOMES)
