@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from tui import formatting as fmt
 from tui.predictions_data import PredictionsView
 from tui.widgets import prediction_charts as charts
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.predictions_table import PredictionsTable
 
 
@@ -63,7 +64,7 @@ class PredictionsScreen(Screen[None]):
             with VerticalScroll(id="pred-side"):
                 yield Static("", id="pred-example")
         yield Static("", id="pred-chart")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"predictions {self.run_id}"

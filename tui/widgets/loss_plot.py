@@ -197,10 +197,15 @@ class LossPlot(Widget):
 
     def lines(self) -> list[Strip]:
         """The plot as one strip per line, drawn again only when data, size or theme changed."""
-        key = (self.size, self._version, self.app.theme, self.rich_style)
+        key = (self.size, self._version, self.app.theme)
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, self._draw())
         return self._cache[1]
+
+    def notify_style_update(self) -> None:
+        """CSS changed (our colours come from it): draw again."""
+        super().notify_style_update()
+        self._cache = None
 
     def curves(self, columns: int) -> list[braille_plot.Curve]:
         """The chosen series as drawn: two points per cell column, log10 values on a log scale."""
