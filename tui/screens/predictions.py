@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from tui import formatting as fmt
 from tui.predictions_data import PredictionsView
@@ -56,6 +57,10 @@ class PredictionsScreen(Screen[None]):
         self.matched = 0
 
     def compose(self) -> ComposeResult:
+        # The file is read in a thread while the widgets are built; on_mount waits for it, so the
+        # screen's first frame already shows the table.
+        self._first_read = self.run_worker(self._read, thread=True, group="predictions",
+                                           exit_on_error=False)
         yield Header()
         yield Static("loading predictions…", id="pred-summary")
         yield Input(placeholder="search question, answer, prediction or video (enter)", id="pred-search")
@@ -66,23 +71,29 @@ class PredictionsScreen(Screen[None]):
         yield Static("", id="pred-chart")
         yield KeyFooter()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = f"predictions {self.run_id}"
-        self.load()
+        try:
+            view = await self._first_read.wait()
+        except WorkerFailed as e:  # a UserError (no file, pruned): shown, never a crash
+            self._failed(str(e.error))
+            return
+        except WorkerCancelled:
+            return
+        self._loaded(view)
+        self._build_index(view)
 
-    @work(thread=True, exclusive=True, group="predictions")
-    def load(self) -> None:
+    def _read(self) -> PredictionsView:
         from tui.predictions_data import load_predictions
 
-        try:
-            view = load_predictions(self.app.data.registry, self.run_id, self.step, self.split)
-        except Exception as e:  # a UserError (no file, pruned): shown, never a crash
-            self.app.call_from_thread(self._failed, str(e))
-            return
-        self.app.call_from_thread(self._loaded, view)
+        return load_predictions(self.app.data.registry, self.run_id, self.step, self.split)
+
+    @work(thread=True, group="predictions-index")
+    def _build_index(self, view: PredictionsView) -> None:
+        """Alongside the first paint: the search index, so that text searches get fast."""
         from clpbert.predictions import analysis
 
-        view.index = analysis.search_index(view.table)  # after the first paint: searches get fast
+        view.index = analysis.search_index(view.table)
 
     def _failed(self, message: str) -> None:
         self.query_one("#pred-summary", Static).update(Text(message, style="red"))
