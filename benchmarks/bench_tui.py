@@ -199,6 +199,13 @@ async def measure_candidate(data, repeats: int) -> tuple[float, list[float], int
     return first, refreshes, total
 
 
+async def settle(app, pilot) -> None:  # type: ignore[no-untyped-def]
+    """Until the screen below has reloaded (its worker) and painted: each open starts from rest."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def empty_screen():  # type: ignore[no-untyped-def]
     """The floor: a header, one line of text and the key footer, pushed like the detail screen."""
     from textual.screen import Screen
@@ -241,7 +248,7 @@ async def measure_detail(data, run_id: str, repeats: int) -> dict[str, list[floa
             empty.query_one("#empty-text", Static).update(f"empty {t}", layout=False)
             out["empty_refresh"].append(await app.painted_when(lambda: True) - t)
             app.pop_screen()
-            await pilot.pause()
+            await settle(app, pilot)
 
             t0 = time.perf_counter()
             app.open_run(run_id)
@@ -260,7 +267,7 @@ async def measure_detail(data, run_id: str, repeats: int) -> dict[str, list[floa
             out["refresh"].append(await app.painted_when(
                 lambda s=screen, before=before: s.after_metric_id != before) - t)
             app.pop_screen()
-            await pilot.pause()
+            await settle(app, pilot)
     return out
 
 

@@ -87,8 +87,8 @@ class KeyFooter(Widget, can_focus=False):
         if palette is not None:
             right.append("▏", self.get_component_rich_style("key-footer--separator"))
             right.append(palette.display, key_style)
-            right.append(f" {palette.description} ", desc_style)
-        room = max(self.size.width - right.cell_len, 0)
+            right.append(f" {palette.description}", desc_style)
+        room = max(self.size.width - right.cell_len - (1 if palette else 0), 0)  # its right padding
         left = Text()
         spans: list[tuple[int, int, FooterKey]] = []
         for item in shown:
