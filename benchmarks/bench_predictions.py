@@ -14,7 +14,7 @@ Three comparisons (and two reference rows), each side measured in this process:
   open            a 100k-example QA predictions file. Baseline: the same rows as a JSON file read
                   with the standard library's json.load. Candidate: the TUI's predictions screen
                   (registry lookup, Parquet read, per-type bars, first window of rows), from
-                  pushing the screen to the painted table, headless, median of >= 5.
+                  pushing the screen to the first frame painted with rows, headless, median of >= 5.
                   Goal: <= 300 ms.
                   Also: an empty Textual screen (header, text, footer) and the same screen on 100
                   examples, measured alike: the floor Textual sets on this machine, and that the
@@ -131,12 +131,14 @@ def registry_with_predictions(home: Path, rows: list[dict[str, Any]], name: str 
 
 
 async def tui_open_and_filter(run_id: str, small_run_id: str, repeats: int) -> dict[str, float | int]:
-    """Medians of `repeats`, headless: opening the predictions screen (to the painted table),
-    filtering, and, as the floor of this machine, pushing and painting an empty screen (header,
-    text, the key footer every clpbert screen has)."""
+    """Medians of `repeats`, headless: opening the predictions screen (to the first frame painted
+    with its rows), filtering (to the first frame painted after it), and, as the floor of this
+    machine, pushing an empty screen (header, text, the key footer every clpbert screen has) to its
+    first frame. Frames are timed when painted (bench_tui.FrameClock), as in the TUI bench."""
     from textual.screen import Screen
     from textual.widgets import Header, Static
 
+    from benchmarks.bench_tui import FrameClock
     from tui.app import ClpbertApp
     from tui.data import TuiData
     from tui.screens.predictions import PredictionsScreen
@@ -149,35 +151,38 @@ async def tui_open_and_filter(run_id: str, small_run_id: str, repeats: int) -> d
             yield Static("empty")
             yield KeyFooter()
 
-    app = ClpbertApp(TuiData.open(), refresh_s=3600.0, reconcile_s=0.0)
+    class App(FrameClock, ClpbertApp):
+        pass
+
+    app = App(TuiData.open(), refresh_s=3600.0, reconcile_s=0.0)
     empties, opens, smalls, filters, matched = [], [], [], [], 0
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         for _ in range(repeats):
+            empty = Empty()
             t0 = time.perf_counter()
-            await app.push_screen(Empty())
-            await pilot.pause()
-            empties.append(time.perf_counter() - t0)
+            app.push_screen(empty)
+            empties.append(await app.painted_when(lambda e=empty: app.screen is e) - t0)
             app.pop_screen()
             await pilot.pause()
             for rid, times in ((small_run_id, smalls), (run_id, opens)):
-                t0 = time.perf_counter()
                 screen = PredictionsScreen(rid)
-                await app.push_screen(screen)
-                while screen.view is None or screen.query_one(PredictionsTable).total == 0:
-                    await asyncio.sleep(0.001)
-                await pilot.pause()  # the painted frame
-                times.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                app.push_screen(screen)
+                times.append(await app.painted_when(  # the first frame with the table's rows
+                    lambda s=screen: app.screen is s and s.view is not None
+                    and s.query_one(PredictionsTable).total > 0) - t0)
+                await pilot.pause()
                 if rid == small_run_id:
                     app.pop_screen()
                     await pilot.pause()
-            while screen.view.index is None:  # built right after the first paint, before anyone types
+            while screen.view.index is None:  # built alongside the first paint, before anyone types
                 await asyncio.sleep(0.001)
+            await pilot.pause()
             t0 = time.perf_counter()
             screen.wrong, screen.type, screen.text = True, "what", "ball"
             screen.apply_filters()
-            await pilot.pause()
-            filters.append(time.perf_counter() - t0)
+            filters.append(await app.painted_when(lambda: True) - t0)  # the frame showing the result
             matched = screen.matched
             app.pop_screen()
             await pilot.pause()

@@ -81,7 +81,7 @@ class PredictionsScreen(Screen[None]):
         except WorkerCancelled:
             return
         self._loaded(view)
-        self._build_index(view)
+        self.call_after_refresh(self._build_index, view)  # not competing with the first frame
 
     def _read(self) -> PredictionsView:
         from tui.predictions_data import load_predictions
@@ -90,7 +90,7 @@ class PredictionsScreen(Screen[None]):
 
     @work(thread=True, group="predictions-index")
     def _build_index(self, view: PredictionsView) -> None:
-        """Alongside the first paint: the search index, so that text searches get fast."""
+        """Right after the first paint: the search index, so that text searches get fast."""
         from clpbert.predictions import analysis
 
         view.index = analysis.search_index(view.table)
@@ -113,12 +113,18 @@ class PredictionsScreen(Screen[None]):
         if self.view is None:
             return
         table = self.view.table
-        rows = analysis.filter_indices(table, wrong=self.wrong, type=self.type, answer=self.answer,
-                                       text=self.text or None, index=self.view.index)
-        self.matched = len(rows)
-        self.query_one(PredictionsTable).show(table, rows)
+        charted = table.select(["type", "correct", "rank"])
+        if self.wrong or self.type or self.answer or self.text:
+            rows = analysis.filter_indices(table, wrong=self.wrong, type=self.type, answer=self.answer,
+                                           text=self.text or None, index=self.view.index)
+            self.matched = len(rows)
+            self.query_one(PredictionsTable).show(table, rows)
+            charted = charted.take(rows)
+        else:  # every row, in file order: nothing to select or copy (what opening the screen shows)
+            self.matched = table.num_rows
+            self.query_one(PredictionsTable).show(table)
         self._summary()
-        self._chart(table.select(["type", "correct", "rank"]).take(rows))
+        self._chart(charted)
 
     def _summary(self) -> None:
         v = self.view
