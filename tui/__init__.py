@@ -5,7 +5,8 @@
     formatting.py   cell text: ages, ETAs, numbers, N/A
     screens/        one module per screen (runs, run_detail, compare, datasets, checkpoints, gpus,
                     new_run, help, confirm; listing = the datasets/checkpoints base)
-    widgets/        runs_table (virtualised), loss_plot, gpu_panel, eval_table, log_view
+    widgets/        runs_table (virtualised), loss_plot + braille_plot (curves), key_footer, gpu_panel,
+                    eval_table, log_view, predictions_table (virtualised)
 
 The engine (`clpbert/`) never imports this package.
 """

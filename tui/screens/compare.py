@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual.widgets import DataTable, Header, Select, Static
 
 from clpbert.app.compare import config_differences
 from tui import formatting as fmt
 from tui.data import CompareData
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.loss_plot import LossPlot, MetricStore
 
 
@@ -41,7 +42,7 @@ class CompareScreen(Screen[None]):
         with Vertical(id="compare-bottom"):
             yield DataTable(id="compare-table", cursor_type="row")
             yield Static("", id="compare-diff")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "compare " + ", ".join(self.run_ids)

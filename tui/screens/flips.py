@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tui.predictions_data import FlipsView
 from tui.widgets import prediction_charts as charts
+from tui.widgets.key_footer import KeyFooter
 
 MAX_LISTED = 5000
 """Flipped examples listed (the counts always cover all of them)."""
@@ -45,7 +46,7 @@ class FlipsScreen(Screen[None]):
             yield DataTable(id="flips-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="flips-side"):
                 yield Static("", id="flips-example")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"flips {self.run_a} → {self.run_b}"

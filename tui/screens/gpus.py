@@ -13,12 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
 from tui.data import GpuUsers, holders
 from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.key_footer import KeyFooter
 
 
 class GpusScreen(Screen[None]):
@@ -32,7 +33,7 @@ class GpusScreen(Screen[None]):
         yield Header()
         yield Static("", id="gpus-header")
         yield VerticalScroll(id="gpus-list")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "GPUs"

@@ -15,8 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
+
+from tui.widgets.key_footer import KeyFooter
 
 
 class ListingScreen(Screen[None]):
@@ -59,7 +61,7 @@ class ListingScreen(Screen[None]):
             table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id="listing-table")
             yield table
             yield Static("", id="listing-details")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.WHAT

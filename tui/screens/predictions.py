@@ -17,11 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from tui import formatting as fmt
 from tui.predictions_data import PredictionsView
 from tui.widgets import prediction_charts as charts
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.predictions_table import PredictionsTable
 
 
@@ -55,6 +57,10 @@ class PredictionsScreen(Screen[None]):
         self.matched = 0
 
     def compose(self) -> ComposeResult:
+        # The file is read in a thread while the widgets are built; on_mount waits for it, so the
+        # screen's first frame already shows the table.
+        self._first_read = self.run_worker(self._read, thread=True, group="predictions",
+                                           exit_on_error=False)
         yield Header()
         yield Static("loading predictions…", id="pred-summary")
         yield Input(placeholder="search question, answer, prediction or video (enter)", id="pred-search")
@@ -63,25 +69,31 @@ class PredictionsScreen(Screen[None]):
             with VerticalScroll(id="pred-side"):
                 yield Static("", id="pred-example")
         yield Static("", id="pred-chart")
-        yield Footer()
+        yield KeyFooter()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = f"predictions {self.run_id}"
-        self.load()
+        try:
+            view = await self._first_read.wait()
+        except WorkerFailed as e:  # a UserError (no file, pruned): shown, never a crash
+            self._failed(str(e.error))
+            return
+        except WorkerCancelled:
+            return
+        self._loaded(view)
+        self.call_after_refresh(self._build_index, view)  # not competing with the first frame
 
-    @work(thread=True, exclusive=True, group="predictions")
-    def load(self) -> None:
+    def _read(self) -> PredictionsView:
         from tui.predictions_data import load_predictions
 
-        try:
-            view = load_predictions(self.app.data.registry, self.run_id, self.step, self.split)
-        except Exception as e:  # a UserError (no file, pruned): shown, never a crash
-            self.app.call_from_thread(self._failed, str(e))
-            return
-        self.app.call_from_thread(self._loaded, view)
+        return load_predictions(self.app.data.registry, self.run_id, self.step, self.split)
+
+    @work(thread=True, group="predictions-index")
+    def _build_index(self, view: PredictionsView) -> None:
+        """Right after the first paint: the search index, so that text searches get fast."""
         from clpbert.predictions import analysis
 
-        view.index = analysis.search_index(view.table)  # after the first paint: searches get fast
+        view.index = analysis.search_index(view.table)
 
     def _failed(self, message: str) -> None:
         self.query_one("#pred-summary", Static).update(Text(message, style="red"))
@@ -101,12 +113,18 @@ class PredictionsScreen(Screen[None]):
         if self.view is None:
             return
         table = self.view.table
-        rows = analysis.filter_indices(table, wrong=self.wrong, type=self.type, answer=self.answer,
-                                       text=self.text or None, index=self.view.index)
-        self.matched = len(rows)
-        self.query_one(PredictionsTable).show(table, rows)
+        charted = table.select(["type", "correct", "rank"])
+        if self.wrong or self.type or self.answer or self.text:
+            rows = analysis.filter_indices(table, wrong=self.wrong, type=self.type, answer=self.answer,
+                                           text=self.text or None, index=self.view.index)
+            self.matched = len(rows)
+            self.query_one(PredictionsTable).show(table, rows)
+            charted = charted.take(rows)
+        else:  # every row, in file order: nothing to select or copy (what opening the screen shows)
+            self.matched = table.num_rows
+            self.query_one(PredictionsTable).show(table)
         self._summary()
-        self._chart(table.select(["type", "correct", "rank"]).take(rows))
+        self._chart(charted)
 
     def _summary(self) -> None:
         v = self.view

@@ -17,8 +17,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, SelectionList, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
+from textual.widgets import DataTable, Header, Label, SelectionList, Static, TabbedContent, TabPane
+from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
 from clpbert.train import init_source
@@ -26,14 +26,21 @@ from tui import formatting as fmt
 from tui.data import DetailUpdate, RunInfo
 from tui.widgets.eval_table import EvalTable
 from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
 from tui.widgets.resources import ResourcesSummary
 
 TABS = ("curves", "gpus", "evals", "log", "config")
-PLOT_BUCKETS = 512
-"""Step buckets (with min/max) asked of the registry per metric: at least one per cell column of a
-plot on a wide terminal; the plot then draws each column's min and max (LossPlot)."""
+MIN_PLOT_BUCKETS = 64
+
+
+def plot_buckets(terminal_width: int) -> int:
+    """Step buckets (with min/max) asked of the registry per metric: one per cell column of the
+    terminal, so at least one per column of the plot, which draws each column's min and max. No
+    more: past 200k points the registry reads a bucket in 8 index seeks, and the first read is on
+    the path to the screen's first frame with curves (512 buckets took 3x as long as 160)."""
+    return max(MIN_PLOT_BUCKETS, terminal_width)
 
 
 class RunDetailScreen(Screen[None]):
@@ -55,15 +62,23 @@ class RunDetailScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self.store = MetricStore(max_points=PLOT_BUCKETS)
+        self.store = MetricStore(max_points=MIN_PLOT_BUCKETS)  # sized to the terminal on mount
         self.info: RunInfo | None = None
         self.after_metric_id: int | None = None
         self.after_eval_id: int | None = None
         self.selected: list[str] | None = None
         self.log_scale = False
         self._summary_markup = ""
+        self._tabs_ready = False
+        self._tab_updates: list[tuple[DetailUpdate, GpuSnapshot | None]] = []
+        """Updates that arrived before the other tabs' widgets were mounted, replayed in order."""
 
     def compose(self) -> ComposeResult:
+        # The first read starts now, in a thread, so it runs while the widgets are built; on_mount
+        # waits for it, so the screen's first frame already shows the curves.
+        self.store.max_points = plot_buckets(self.app.size.width)
+        self._first_read = self.run_worker(self._read, thread=True, group="run-detail-first",
+                                           exit_on_error=False)
         yield Header()
         yield Static("", id="run-summary")
         with TabbedContent(id="run-tabs", initial="curves"):
@@ -72,20 +87,20 @@ class RunDetailScreen(Screen[None]):
                 with Vertical(id="plots"):
                     yield LossPlot(self.store, "loss", id="loss-plot")
                     yield LossPlot(self.store, "learning rate", id="lr-plot")
-            with TabPane("Resources", id="gpus"):
-                yield VerticalScroll(ResourcesSummary(id="resources"), Label("", id="gpu-note"),
-                                     id="gpu-panels")
-            with TabPane("Evals", id="evals"):
-                yield EvalTable(id="eval-table")
-            with TabPane("Log", id="log"):
-                yield LogView(id="log-view")  # its path comes with the run row (read in a worker)
-            with TabPane("Config", id="config"), VerticalScroll():
-                yield Static("", id="config-text")
-        yield Footer()
+            # The other tabs' widgets are mounted right after the curves are painted (_mount_tabs):
+            # the first frame then styles and lays out half as many widgets.
+            yield TabPane("Resources", id="gpus")
+            yield TabPane("Evals", id="evals")
+            yield TabPane("Log", id="log")
+            yield TabPane("Config", id="config")
+        yield KeyFooter()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
-        self.refresh_data()
+        try:
+            self._apply(*await self._first_read.wait())
+        except (WorkerCancelled, WorkerFailed):  # read again the usual way (its error is shown)
+            self.refresh_data()
         self.set_interval(self.app.refresh_s, self._tick)
 
     def _tick(self) -> None:
@@ -97,13 +112,17 @@ class RunDetailScreen(Screen[None]):
 
     # -- loading ------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="run-detail")
-    def refresh_data(self) -> None:
+    def _read(self) -> tuple[DetailUpdate, GpuSnapshot | None]:
         """First call: the run, downsampled series, evals, config. Later: only what is new."""
         data = self.app.data
         update = data.detail_update(self.run_id, self.after_metric_id, self.after_eval_id,
                                     max_points=self.store.max_points)
         snapshot = data.gpu_snapshot() if update.info is not None and update.info.gpus else None
+        return update, snapshot
+
+    @work(thread=True, exclusive=True, group="run-detail")
+    def refresh_data(self) -> None:
+        update, snapshot = self._read()
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._apply, update, snapshot)
 
@@ -116,23 +135,50 @@ class RunDetailScreen(Screen[None]):
         summary = self._summary(update.info)
         if summary.markup != self._summary_markup:
             self._summary_markup = summary.markup
-            self.query_one("#run-summary", Static).update(summary)
+            # its height is fixed (app.tcss): no layout pass of the whole screen per live refresh
+            self.query_one("#run-summary", Static).update(summary, layout=False)
         for name, points in update.series.items():
             self.store.extend(name, points)
         self.after_metric_id = update.after_metric_id
         self.after_eval_id = update.after_eval_id
         if first:
             self._init_selection()
+            self._replot()
+            self.call_after_refresh(self._mount_tabs)
+        elif update.series:
+            self._add_new_metric_names()
+            self._replot(changed=set(update.series))
+        if self._tabs_ready:
+            self._apply_tabs(update, snapshot, first=False)
+        else:
+            self._tab_updates.append((update, snapshot))
+
+    async def _mount_tabs(self) -> None:
+        """Resources, evals, log and config: mounted once the curves are on screen, then filled
+        with every update received so far."""
+        if not self.is_attached:  # closed before its first frame
+            return
+        mounts = [
+            self.query_one("#gpus", TabPane).mount(
+                VerticalScroll(ResourcesSummary(id="resources"), Label("", id="gpu-note"), id="gpu-panels")),
+            self.query_one("#evals", TabPane).mount(EvalTable(id="eval-table")),
+            self.query_one("#log", TabPane).mount(LogView(id="log-view")),
+            self.query_one("#config", TabPane).mount(VerticalScroll(Static("", id="config-text"))),
+        ]
+        for mounted in mounts:
+            await mounted
+        self._tabs_ready = True
+        for i, (update, snapshot) in enumerate(self._tab_updates):
+            self._apply_tabs(update, snapshot, first=i == 0)
+        self._tab_updates.clear()
+
+    def _apply_tabs(self, update: DetailUpdate, snapshot: GpuSnapshot | None, first: bool) -> None:
+        assert update.info is not None
+        if first:
             self.query_one("#config-text", Static).update(
                 Syntax(update.info.config_yaml, "yaml", theme="ansi_dark", background_color="default"))
             self._build_gpu_panels(update.info)
             self.query_one(LogView).set_path(update.info.train_log)
-        elif update.series:
-            self._add_new_metric_names()
-        if first:
-            self._replot()
-        elif update.series:
-            self._replot(changed=set(update.series))
         if update.evals:
             self.query_one(EvalTable).add_evals(update.evals)
         self.query_one(ResourcesSummary).show(self.store, update.process_samples)
@@ -256,6 +302,8 @@ class RunDetailScreen(Screen[None]):
         self.app.push_screen(PredictionsScreen(self.run_id, int(step), split))
 
     def action_follow(self) -> None:
+        if not self._tabs_ready:
+            return
         log = self.query_one(LogView)
         log.follow = not log.follow
         self.notify(f"follow log: {'on' if log.follow else 'off'}")

@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label
+from textual.widgets import Header, Input, Label
 
 from tui import formatting as fmt
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.runs_table import COLUMNS, RunQuery, RunRow, RunsTable, SortRequested
 
 STATE_CYCLE = fmt.STATE_FILTER_CYCLE
@@ -80,7 +81,7 @@ class RunsScreen(Screen[None]):
             yield Label("", id="runs-summary")
         yield RunsTable(self.app.data.runs_page, clock=self.app.clock, id="runs-table")
         yield Label("", id="runs-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> RunsTable:

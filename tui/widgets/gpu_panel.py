@@ -18,6 +18,7 @@ from textual.widgets import Label, Sparkline, Static
 
 from clpbert.gpu.readings import GpuReading
 from tui import formatting as fmt
+from tui.widgets.text_update import update_if_changed
 
 HISTORY = 120
 """Samples kept for the sparklines (two minutes at the 1 Hz refresh)."""
@@ -127,9 +128,10 @@ class GpuPanel(Vertical):
         na = self.query_one(".gpu-na", Static)
         suffix = f" · {runs}" if runs else self.title_suffix
         if reading is None:
-            title.update(f"GPU {self.index}{suffix}")
-            summary_widget.update(Text(f"{fmt.NA}: {missing_reason or 'no reading'}", style="dim"))
-            na.update("")
+            update_if_changed(title, f"GPU {self.index}{suffix}")
+            missing = Text(f"{fmt.NA}: {missing_reason or 'no reading'}", style="dim")
+            update_if_changed(summary_widget, missing)
+            update_if_changed(na, "")
             self.add_class("-na")
             return
         if reading.temperature_c is not None:
@@ -137,12 +139,12 @@ class GpuPanel(Vertical):
         if reading.utilization_pct is not None:
             self.utils.append(reading.utilization_pct)
         uuid = (reading.uuid or "")[:12]
-        title.update(f"GPU {reading.index} · {reading.name or fmt.NA} · {uuid}{suffix}")
-        summary_widget.update(summary(reading))
+        update_if_changed(title, f"GPU {reading.index} · {reading.name or fmt.NA} · {uuid}{suffix}")
+        update_if_changed(summary_widget, summary(reading))
         for name, history in (("temp", self.temps), ("util", self.utils)):
             self.query_one(f"#spark-{name}", Sparkline).data = list(history)
             self.query_one(f".gpu-spark-{name}").display = len(history) > 1
         reasons = na_reasons(reading)
-        na.update("\n".join(f"{fmt.NA} {r}" for r in reasons))
+        update_if_changed(na, "\n".join(f"{fmt.NA} {r}" for r in reasons))
         na.display = bool(reasons)
         self.set_class(bool(reasons), "-na")

@@ -1,4 +1,4 @@
-"""Live metric curves (train loss parts, learning rates) drawn with textual-plotext.
+"""Live metric curves (train loss parts, learning rates), drawn in braille (`braille_plot`).
 
 A week-long run logs millions of points; the terminal is ~200 cells wide. The registry hands over
 a downsampled series once (`metric_series(..., max_points)`), later refreshes append only the
@@ -11,9 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from rich.text import Text
-from textual_plotext import PlotextPlot
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui.widgets import braille_plot
 
 
 def downsample(steps: Sequence[float], values: Sequence[float], max_points: int
@@ -152,15 +157,17 @@ def default_selection(names: Iterable[str]) -> list[str]:
             if n.startswith("train/") and (_base(n) == "loss" or _base(n).startswith("loss/"))]
 
 
-class LossPlot(PlotextPlot):
+class LossPlot(Widget):
     """Plots the chosen series of a `MetricStore` against step; `log_scale` for the y axis.
 
-    Building a plotext figure costs tens of milliseconds, so it happens in `render` only when the
-    data, size or theme changed since the last build (and only while the plot is visible), with
-    each series cut to two points per cell column (braille resolution) first.
+    Drawn with our braille canvas (`braille_plot`), each series cut to two points per cell column
+    first (`envelope`), so the cost depends on the plot's size, not the run's length. The lines are
+    built at most once per change of data, size or theme and served from that cache per line.
     """
 
     DEFAULT_CSS = "LossPlot { height: 1fr; min-height: 8; }"
+    PALETTE: ClassVar[tuple[str, ...]] = ("cyan", "magenta", "green", "yellow", "red", "blue")
+    """ANSI names: the theme maps them, so light and dark themes both keep the curves readable."""
 
     def __init__(self, store: MetricStore, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -168,8 +175,10 @@ class LossPlot(PlotextPlot):
         self.title = title
         self.names: list[str] = []
         self.log_scale = False
+        self.builds = 0
+        """How many times the lines were drawn (the cache is what keeps a refresh cheap)."""
         self._version = 0
-        self._cache: tuple[tuple, Text] | None = None
+        self._cache: tuple[tuple, list[Strip]] | None = None
 
     def show(self, names: Sequence[str], log_scale: bool | None = None) -> None:
         self.names = list(names)
@@ -178,24 +187,29 @@ class LossPlot(PlotextPlot):
         self.replot()
 
     def replot(self) -> None:
-        """The data changed: build again at the next render."""
+        """The data changed: draw again at the next render."""
         self._version += 1
         self.refresh()
 
-    def render(self) -> Text:
-        key = (self.size, self._version, self.app.theme, self.theme)
+    def render_line(self, y: int) -> Strip:
+        lines = self.lines()
+        return lines[y] if 0 <= y < len(lines) else Strip.blank(self.size.width, self.rich_style)
+
+    def lines(self) -> list[Strip]:
+        """The plot as one strip per line, drawn again only when data, size or theme changed."""
+        key = (self.size, self._version, self.app.theme)
         if self._cache is None or self._cache[0] != key:
-            self._build()
-            self._cache = (key, super().render())  # type: ignore[arg-type]
+            self._cache = (key, self._draw())
         return self._cache[1]
 
-    def _build(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(self.title + (" (log)" if self.log_scale else ""))
-        plt.xlabel("step")
-        drawn = 0
+    def notify_style_update(self) -> None:
+        """CSS changed (our colours come from it): draw again."""
+        super().notify_style_update()
+        self._cache = None
+
+    def curves(self, columns: int) -> list[braille_plot.Curve]:
+        """The chosen series as drawn: two points per cell column, log10 values on a log scale."""
+        out = []
         for name in self.names:
             series = self.store.series.get(name)
             if series is None or not series.steps:
@@ -205,10 +219,24 @@ class LossPlot(PlotextPlot):
                 kept = [(s, lo, hi) for s, lo, hi in zip(steps, mins, maxs, strict=True) if lo > 0]
                 steps, mins, maxs = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
             if steps:
-                xs, ys = envelope(steps, mins, maxs, max(self.size.width, 8))
-                plt.plot(xs, ys, label=name, marker="braille")
-                drawn += 1
-        if drawn and self.log_scale:
-            plt.yscale("log")
-        if not drawn:
-            plt.title(self.title + ": no data yet")
+                xs, ys = envelope(steps, mins, maxs, columns)
+                ys = [math.log10(v) for v in ys] if self.log_scale else ys
+                out.append(braille_plot.Curve(name, xs, ys))
+        return out
+
+    def _draw(self) -> list[Strip]:
+        self.builds += 1
+        width, height = self.size.width, self.size.height
+        if width < 1 or height < 1:
+            return []
+        curves = self.curves(max(width - 8, 8))
+        title = self.title + (" (log)" if self.log_scale and curves else "")
+        title += "" if curves else ": no data yet"
+        rows = braille_plot.draw(curves, width, height, title=title, xlabel="step",
+                                 log_y=self.log_scale and bool(curves))
+        base = self.rich_style
+        styles: dict[str | None, Style] = {None: base, braille_plot.AXIS: base + Style(dim=True),
+                                           braille_plot.TITLE: base + Style(bold=True)}
+        styles.update({str(i): base + Style(color=self.PALETTE[i % len(self.PALETTE)])
+                       for i in range(len(curves))})
+        return [Strip([Segment(text, styles[key]) for text, key in row], width) for row in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import BindingType
 from textual.geometry import Size
@@ -79,6 +80,7 @@ class PredictionsTable(CursorRows, ScrollView, can_focus=True):
         self.total = 0
         self._offset = 0
         self._rows: list[dict[str, Any]] = []
+        self._styles: dict[str, Style] | None = None
 
     def show(self, table: Any, indices: Any = None) -> None:
         """Show rows `indices` (a pyarrow int array, e.g. analysis.filter_indices) of `table`, or all
@@ -129,29 +131,47 @@ class PredictionsTable(CursorRows, ScrollView, can_focus=True):
 
     # -- rendering ----------------------------------------------------------------------------
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+
+    def _row_styles(self) -> dict[str, Style]:
+        """The styles a row is drawn with, resolved once per style change (focus, theme) rather than
+        per cell: asking Textual for them was half of a repaint after a filter."""
+        if self._styles is None:
+            base = self.rich_style
+            cursor = base + self.get_component_rich_style("predictions-table--cursor")
+            right = self.get_component_rich_style("predictions-table--right")
+            wrong = self.get_component_rich_style("predictions-table--wrong")
+            self._styles = {"header": self.get_component_rich_style("predictions-table--header"),
+                            "base": base, "cursor": cursor, "base-right": base + right,
+                            "base-wrong": base + wrong, "cursor-right": cursor + right,
+                            "cursor-wrong": cursor + wrong}
+        return self._styles
+
     def render_line(self, y: int) -> Strip:
         width, scroll_x = self.size.width, int(self.scroll_x)
+        styles = self._row_styles()
         if y == 0:
-            style = self.get_component_rich_style("predictions-table--header")
             text = (" " * GAP).join(_fit(h, w, right) for _, h, w, right in COLUMNS)
-            segments = [Segment(text, style)]
+            segments = [Segment(text, styles["header"])]
         else:
             index = int(self.scroll_y) + y - 1
             row = self.row(index)
             if row is None:
-                return Strip.blank(width, self.rich_style)
-            segments = self._row_segments(index, row)
-        return Strip(segments, TABLE_WIDTH).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+                return Strip.blank(width, styles["base"])
+            segments = self._row_segments(index, row, styles)
+        return Strip(segments, TABLE_WIDTH).crop_extend(scroll_x, scroll_x + width, styles["base"])
 
-    def _row_segments(self, index: int, row: dict[str, Any]) -> list[Segment]:
-        base = self.rich_style
-        if index == self.cursor_row:
-            base = base + self.get_component_rich_style("predictions-table--cursor")
-        mark = "predictions-table--right" if row.get("correct") else "predictions-table--wrong"
+    def _row_segments(self, index: int, row: dict[str, Any], styles: dict[str, Style]) -> list[Segment]:
+        line = "cursor" if index == self.cursor_row else "base"
+        base = styles[line]
+        mark = styles[f"{line}-{'right' if row.get('correct') else 'wrong'}"]
+        gap = Segment(" " * GAP, base)
         segments: list[Segment] = []
         for i, (key, _, w, right) in enumerate(COLUMNS):
             if i:
-                segments.append(Segment(" " * GAP, base))
-            style = base + self.get_component_rich_style(mark) if key == "correct" else base
-            segments.append(Segment(_fit(cell_text(key, row.get(key)), w, right), style))
+                segments.append(gap)
+            segments.append(Segment(_fit(cell_text(key, row.get(key)), w, right),
+                                    mark if key == "correct" else base))
         return segments

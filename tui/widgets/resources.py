@@ -18,6 +18,7 @@ from textual.widgets import Label, Sparkline, Static
 from tui import formatting as fmt
 from tui.data import DATA_FRAC_METRIC, ProcessSample, loader_verdict
 from tui.widgets.loss_plot import MetricStore
+from tui.widgets.text_update import update_if_changed
 
 PHASES = (("data_s", "data wait"), ("fwd_bwd_s", "fwd+bwd"), ("optimizer_s", "optimizer"), ("comm_s", "comm"))
 CURVE_POINTS = 120
@@ -72,12 +73,12 @@ class ResourcesSummary(Vertical):
         yield Static("", id="verdict")
 
     def show(self, store: MetricStore, samples: Sequence[ProcessSample]) -> None:
-        self.query_one("#step-split", Static).update(step_split(store))
+        update_if_changed(self.query_one("#step-split", Static), step_split(store))
         series = store.series.get(DATA_FRAC_METRIC)
         curve = self.query_one("#data-wait-curve", Sparkline)
         curve.data = list(series.values[-CURVE_POINTS:]) if series else []
-        self.query_one("#tree-line", Static).update(tree_line(samples))
+        update_if_changed(self.query_one("#tree-line", Static), tree_line(samples))
         verdict = loader_verdict(_latest(store, "data_frac"))
         line = self.query_one("#verdict", Static)
-        line.update(verdict or "")
+        update_if_changed(line, verdict or "")
         line.display = verdict is not None
