@@ -81,7 +81,7 @@ def _submit(home: Path, env: dict[str, str], rt, steps: int) -> str:
     sets = [f"--set={s}" for s in [*rt.TINY, f"optim.max_steps={steps}", "eval.valid_steps=1000",
                                    "data.num_workers=0"]]
     proc = _cli(home, env, "run", "finetune", "--task", "demo", "--dataset", "demo", *sets, "--slurm",
-                "--nnodes", "2", "--submit", "--json")
+                "--nnodes", "2", "--gpus-per-node", "0", "--submit", "--json")  # one CPU process per node
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["id"]
 
