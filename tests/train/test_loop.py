@@ -29,6 +29,10 @@ def _check(proc) -> None:
 
 
 def test_two_process_gloo_matches_one_process(tiny_demo: Path, tmp_path: Path, make_config, trainer, margin):
+    """Two gloo processes at half the batch give the one-process losses, evals and predictions.
+
+    Margin: the largest relative loss difference was 1.1e-7 against the 1e-4 limit at seeds 0-2
+    with 1 and 2 threads (CLPBERT_TEST_SEED/THREADS, on a loaded box)."""
     one = make_config(tmp_path / "one", tiny_demo, *SAME_MATH, "data.batch_size=4")
     two = make_config(tmp_path / "two", tiny_demo, *SAME_MATH, "data.batch_size=2")
     _check(trainer(one))
@@ -65,6 +69,9 @@ def test_two_process_gloo_matches_one_process(tiny_demo: Path, tmp_path: Path, m
 
 def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_demo: Path, tmp_path: Path, make_config,
                                                         trainer, margin):
+    """Stopped at step 3 and resumed, the run's losses and evals equal the uninterrupted run's.
+
+    Margin: the relative loss difference was exactly 0 (limit 1e-6) at seeds 0-2 with 1 and 2 threads."""
     sets = ["optim.max_steps=6", "eval.valid_steps=4", "data.batch_size=3"]  # 16 videos: 5 batches/epoch
     full = make_config(tmp_path / "full", tiny_demo, *sets)
     cut = make_config(tmp_path / "cut", tiny_demo, *sets)
