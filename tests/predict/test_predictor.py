@@ -162,8 +162,10 @@ def test_retrieval_ranks_the_matching_video_first(ret_run, tmp_path, helpers, ma
     Margin (lead of the right answer over the runner-up, limit 0.3), measured on 60 fresh three-shape
     videos (10 colour sets) per trajectory, retraining both fixtures each time: seed 0 / 1 thread
     >= 0.812, seed 0 / 2 threads >= 0.779, seed 1 / 2 threads >= 0.817, seed 2 / 1 thread >= 0.804
-    (all but the first on a box loaded 5-8 by other jobs). Seed 1 / 2 threads is the trajectory
-    that failed before the QA fixture had 400 steps and the test videos three shapes.
+    (all but the first on a box loaded 5-8 by other jobs), all with 240 retrieval steps; seed 3 /
+    2 threads failed there (red videos also matched "yellow": lead 0.045), so the fixture trains 480
+    steps, where seed 3 / 2 threads led by >= 0.828. Seed 1 / 2 threads is the trajectory that failed
+    before the QA fixture had 400 steps and the test videos three shapes.
     """
     from clpbert.predict import Predictor
 
