@@ -23,17 +23,13 @@ if TYPE_CHECKING:
 
 
 def _registered(reg: Registry, name: str) -> tuple[str, str, str] | None:
-    from clpbert import paths
+    from clpbert.train.data import home_dataset_sources
 
     try:
         row = reg.get_dataset(name)
         return row.txt_db, row.vis_db, row.tokenizer
     except NotFoundError:
-        d = paths.dataset_dir(name)
-        if (d / "txt_db").is_dir():
-            tok = d / "tokenizer"
-            return str(d / "txt_db"), str(d / "vis_db"), str(tok) if tok.is_dir() else ""
-    return None
+        return home_dataset_sources(name)
 
 
 def _absolute(path: str) -> str:

@@ -50,6 +50,11 @@ def _registered(name: str) -> tuple[str, str, str] | None:
         pass
     except ImportError:
         pass
+    return home_dataset_sources(name)
+
+
+def home_dataset_sources(name: str) -> tuple[str, str, str] | None:
+    """(txt_db, vis_db, tokenizer) of an unregistered dataset folder CLPBERT_HOME/datasets/<name>."""
     from clpbert import paths
 
     d = paths.dataset_dir(name)
