@@ -34,11 +34,9 @@ from clpbert.registry.entities import (
     RunState,
 )
 from clpbert.registry.revisions import check_known, head_revision
+from clpbert.registry.run_order import parse_run_order
 
 BUSY_TIMEOUT_MS = 30_000
-RUN_ORDER_KEYS = ("created", "started", "ended", "name", "state", "task", "kind", "step", "id",
-                  "best_metric_value", "job_id")
-"""`job_id` sorts the node runs of each multi-node job together, by node rank, one-node runs last."""
 RUNS_HINT = "`clpbert runs list` shows run ids"
 
 
@@ -207,13 +205,10 @@ class RegistryReader:
                   kind: str | None = None, text: str | None = None, order: str = "-created",
                   limit: int | None = None, offset: int = 0, with_config: bool = False,
                   tag: str | None = None) -> list[Run]:
-        key = order.lstrip("-+")
-        if key not in RUN_ORDER_KEYS:
-            raise UserError(f"cannot order runs by {order!r}; use one of: {', '.join(RUN_ORDER_KEYS)} "
-                            "(prefix '-' for descending)")
+        key, descending = parse_run_order(order)
         where, params = self._run_filters(state, task, kind, text, tag)
         cols = ", ".join("NULL" if c == "config" and not with_config else c for c in RUN_COLUMNS)
-        direction = "DESC" if order.startswith("-") else "ASC"
+        direction = "DESC" if descending else "ASC"
         then = " NULLS LAST, node_rank, id" if key == "job_id" else ", id"
         sql = f"SELECT {cols} FROM runs {where} ORDER BY {key} {direction}{then}"
         if limit is not None or offset:

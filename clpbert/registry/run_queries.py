@@ -34,9 +34,9 @@ from clpbert.registry.entities import (
     Run,
     RunState,
 )
+from clpbert.registry.run_order import parse_run_order
 from clpbert.registry.store import (
     RUN_FIELDS,
-    RUN_ORDER_KEYS,
     RUNS_HINT,
     T_ATTEMPTS,
     T_RUNS,
@@ -133,17 +133,14 @@ class RunQueries(Store):
                   kind: str | None = None, text: str | None = None, order: str = "-created",
                   limit: int | None = None, offset: int = 0, with_config: bool = False,
                   tag: str | None = None) -> list[Run]:
-        key = order.lstrip("-+")
-        if key not in RUN_ORDER_KEYS:
-            raise UserError(f"cannot order runs by {order!r}; use one of: {', '.join(RUN_ORDER_KEYS)} "
-                            "(prefix '-' for descending)")
+        key, descending = parse_run_order(order)
         col = T_RUNS.c[key]
         # gpus/tags come back as text and are decoded through a memo: in a listing most runs share
         # the same few values, and json.loads per row was half the time of listing 10k runs.
         cols = [null().label("config") if c.name == "config" and not with_config
                 else cast(c, Text).label(c.name) if c.name in ("gpus", "tags") else c for c in T_RUNS.columns]
         q = select(*cols).where(*self._run_filters(state, task, kind, text, tag))
-        by = col.desc() if order.startswith("-") else col.asc()
+        by = col.desc() if descending else col.asc()
         if key == "job_id":
             q = q.order_by(by.nulls_last(), T_RUNS.c.node_rank, T_RUNS.c.id)
         else:

@@ -54,9 +54,6 @@ T_PREDS = EvalPredictionsRow.__table__
 T_GPU = GpuSampleRow.__table__
 T_RES = GpuReservationRow.__table__
 
-RUN_ORDER_KEYS = ("created", "started", "ended", "name", "state", "task", "kind", "step", "id",
-                  "best_metric_value", "job_id")
-"""`job_id` sorts the node runs of each multi-node job together, by node rank, one-node runs last."""
 RUN_FIELDS = tuple(c.name for c in T_RUNS.columns)
 
 RUNS_HINT = "`clpbert runs list` shows run ids"
