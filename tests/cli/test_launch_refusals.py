@@ -15,7 +15,7 @@ NO_DATA = ["--set", "data.dataset=", "--set", "data.txt_db=unused"]
 
 @pytest.fixture
 def cli(inproc):
-    """`clpbert ARGS` in this process (tests/cli/conftest.py)."""
+    """`clpbert ARGS` in this process (the `inproc` fixture in tests/conftest.py)."""
     return inproc
 
 

@@ -4,7 +4,6 @@ defect 5): `locate`, errors for malformed and unreachable URLs, passwords holdin
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,20 +13,12 @@ SECRET = "Zq9-hidden-pw"
 
 
 @pytest.fixture
-def cli(clpbert_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def cli(inproc, monkeypatch: pytest.MonkeyPatch):
     """`clpbert ARGS` in this process with CLPBERT_DB_URL=url: (exit code, stdout + stderr)."""
-    from cli.app import main
-
     def call(url: str, *args: str) -> tuple[int, str]:
         monkeypatch.setenv("CLPBERT_DB_URL", url)
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out + err
+        res = inproc(*args)
+        return res.returncode, res.stdout + res.stderr
 
     return call
 

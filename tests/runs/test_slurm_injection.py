@@ -20,26 +20,10 @@ HOSTILE = ["x\ntouch PWNED", "x\rtouch PWNED", "a'; touch PWNED; '", 'a"; touch 
            "`touch PWNED`", "a;touch PWNED", "a && touch PWNED", "x --wrap=touch PWNED"]
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str):
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
 @pytest.fixture
-def cli(clpbert_home: Path, capsys: pytest.CaptureFixture[str]):
-    from cli.app import main
-
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
+def cli(inproc):
+    """`clpbert ARGS` in this process (the suite's in-process CLI)."""
+    return inproc
 
 
 def _nothing_written(home: Path) -> None:
