@@ -3,7 +3,7 @@
 Layout for additions (logs, stop, kill, resume, rm, compare, export): write a `@group.command(...)`
 function in this file (or a module with `register(group)` appended to EXTENSIONS); use
 `RunArg` for the run id argument, `JsonFlag` for --json, `run_summary(run)` / `run_detail(reg, run)`
-for the dicts that --json prints.
+(clpbert.app.run_detail) for the dicts that --json prints.
 """
 
 import importlib
@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.common import JsonFlag, open_reader
+from clpbert.app.run_detail import run_detail, run_summary
 
 if TYPE_CHECKING:
-    from clpbert.app.registry import Registry, Run
+    from clpbert.app.registry import Run
 
 EXTENSIONS: list[str] = ["cli.runs_manage", "cli.runs_identity", "cli.runs_predictions"]
 
@@ -22,33 +23,6 @@ group = typer.Typer(help="Runs: list, inspect (and manage) experiments.", no_arg
 
 RunArg = Annotated[str, typer.Argument(help="Run id, a unique id prefix, or a unique run name.")]
 STATES = "queued, starting, running, stopping, finished, failed, killed, lost"
-
-
-def run_summary(run: "Run") -> dict[str, Any]:
-    """What `runs list --json` prints per run (everything but the config)."""
-    d = run.to_dict()
-    d.pop("config", None)
-    return d
-
-
-def run_detail(reg: "Registry", run: "Run") -> dict[str, Any]:
-    """What `runs show --json` prints: the run, its attempts, latest metrics and evals."""
-    d = run.to_dict()
-    d["attempts"] = [a.to_dict() for a in reg.list_attempts(run.id)]
-    d["latest_metrics"] = {k: v.to_dict() for k, v in reg.latest_metrics(run.id).items()}
-    evals = reg.list_evals(run.id)
-    d["evals"] = [e.to_dict() for e in evals]
-    latest = reg.latest_eval(run.id)
-    d["latest_eval"] = latest.to_dict() if latest else None
-    from clpbert.app.runs import describe_init, init_is_random
-
-    config = run.config or {}
-    d["init"] = {"random": init_is_random(config), "from": describe_init(config)}
-    from clpbert.app.job import job_of
-
-    job = job_of(reg, run)
-    d["job"] = job.to_dict() if job is not None else None
-    return d
 
 
 def _job_table(job: dict[str, Any]) -> None:

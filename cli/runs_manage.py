@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,11 +17,9 @@ from cli.common import JsonFlag, YesFlag, confirm, open_registry
 from cli.runs import RunArg
 from clpbert.app.compare import compare_data, runs_with_tag
 from clpbert.app.export import export_csv, export_data, export_json
-from clpbert.runs.lifecycle import RunState, is_active, is_final
+from clpbert.runs.lifecycle import RunState
 
 GRACE_HELP = "Seconds to wait after SIGTERM (the trainer checkpoints) before SIGKILL."
-SLURM_SYNC_EVERY_S = 5.0
-"""`runs logs -f` on a Slurm run: how often its events (and squeue) are read for its state."""
 
 
 def _reconciled(reg: Any) -> Any:
@@ -42,40 +39,15 @@ def logs(
     = 0,
 ) -> None:
     """Print the run's trainer log (RUN_DIR/logs/train.log, a Slurm job's slurm-JOB.out); -f follows it."""
-    from clpbert.app.run_logs import trainer_log
-    from clpbert.app.runs import is_slurm_run, sync_slurm_run
+    from clpbert.app.run_logs import RunLog
 
     with open_registry() as reg:
-        run = _reconciled(reg).get_run(run_ref)
-        slurm = is_slurm_run(run)
-        path = trainer_log(run, supervisor)
-        pos = 0
-        next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
-        if path.exists() and tail:
-            lines = path.read_bytes().splitlines(keepends=True)
-            sys.stdout.buffer.write(b"".join(lines[-tail:]))
-            pos = path.stat().st_size
-        while True:
-            if path.exists():
-                with path.open("rb") as f:
-                    f.seek(pos)
-                    chunk = f.read()
-                if chunk:
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.flush()
-                    pos += len(chunk)
-            if not follow:
-                break
-            if slurm and time.monotonic() >= next_sync:  # no supervisor writes its state: read its events
-                next_sync = time.monotonic() + SLURM_SYNC_EVERY_S
-                sync_slurm_run(reg, reg.get_run(run.id))
-                path = trainer_log(run)
-            if is_final(reg.get_run(run.id).state):
-                follow = False  # one last read picks up the final lines
-                continue
-            time.sleep(0.5)
-        if not path.exists():
-            sys.stderr.write(f"run {run.id} has no {path.name} yet ({run.state})\n")
+        log = RunLog(reg, _reconciled(reg).get_run(run_ref), supervisor, tail)
+        for chunk in log.chunks(follow):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        if note := log.missing_note():
+            sys.stderr.write(note + "\n")
 
 
 def _print_outcome(run: Any, as_json: bool) -> None:
@@ -140,14 +112,11 @@ def rm(
     yes: YesFlag = False,
 ) -> None:
     """Remove runs: their registry rows (metrics, evals, attempts, checkpoints) and run dirs."""
+    from clpbert.app.run_actions import runs_to_remove
     from clpbert.app.runs import remove_run
-    from clpbert.errors import UserError
 
     with open_registry() as reg:
-        runs = [_reconciled(reg).get_run(r) for r in run_refs]
-        active = [r for r in runs if is_active(r.state)]
-        if active and not force:
-            raise UserError(f"run {active[0].id} is {active[0].state}; stop it first or pass --force")
+        runs = runs_to_remove(_reconciled(reg), run_refs, force)
         names = ", ".join(f"{r.id} ({r.name})" for r in runs)
         confirm(f"Remove {len(runs)} run(s) and their files: {names}?", yes)
         for r in runs:

@@ -17,6 +17,7 @@ from typing import Any
 
 from clpbert.app.gpu_users import GpuUsers  # re-exported for the screens
 from clpbert.app.job import group_jobs, job_label, job_line, job_of
+from clpbert.app.run_detail import SeriesPoints  # re-exported for the screens
 from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, reading_from_sample
 from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, process_samples
 from clpbert.registry.entities import GpuSample
@@ -63,10 +64,6 @@ class RunInfo:
         from clpbert.app.run_logs import trainer_log
 
         return trainer_log(self)
-
-
-SeriesPoints = list[tuple[float, float | None]] | list[tuple[float, float | None, float | None, float | None]]
-"""(step, value) points as logged, or (step, mean, min, max) buckets of a downsampled series."""
 
 
 @dataclass
@@ -198,6 +195,7 @@ class TuiData:
     def detail_update(self, run_id: str, after_metric_id: int | None, after_eval_id: int | None,
                       max_points: int) -> DetailUpdate:
         """New rows since the ids given; `after_metric_id=None` means the first load."""
+        from clpbert.app import run_detail
         from clpbert.errors import NotFoundError
 
         reg = self.registry
@@ -207,19 +205,10 @@ class TuiData:
             return DetailUpdate(info=None)
         view = job_of(reg, run)
         update = DetailUpdate(info=run_info(run, job_line(view) if view is not None else ""))
-        if after_metric_id is None:
-            update.after_metric_id = reg.last_metric_id(run_id)
-            for name in reg.metric_names(run_id):
-                s = reg.metric_series(run_id, name, max_points=max_points)
-                update.series[name] = list(zip(s.steps, s.values, s.mins, s.maxs, strict=True))
-        else:
-            update.after_metric_id = after_metric_id
-            for m in reg.metrics_since(run_id, after_metric_id, limit=100_000):
-                update.series.setdefault(m.name, []).append((m.step, m.value))
-                update.after_metric_id = m.id
-        evals = [e for e in reg.list_evals(run_id) if after_eval_id is None or e.id > after_eval_id]
+        update.series, update.after_metric_id = run_detail.metric_update(reg, run_id, after_metric_id,
+                                                                         max_points)
+        evals, update.after_eval_id = run_detail.evals_since(reg, run_id, after_eval_id)
         update.evals = [EvalRow(e.step, e.split, e.metrics) for e in evals]
-        update.after_eval_id = max([e.id for e in evals], default=after_eval_id or 0)
         update.process_samples = process_samples.series(reg, run_id, limit=1)
         uuids = [g["uuid"] for g in run.gpus if g.get("uuid")]
         if uuids:
@@ -231,69 +220,52 @@ class TuiData:
     def gpu_history(self, uuids: Sequence[str], run_id: str | None = None, limit: int = 120
                     ) -> dict[str, tuple[list[float | None], list[float | None]]]:
         """uuid -> (temperatures, utilizations) of the newest `limit` samples the supervisors stored."""
-        out = {}
-        for uuid in uuids:
-            hist = self.registry.gpu_series(uuid, run_id=run_id, limit=limit)
-            out[uuid] = ([h.temperature for h in hist], [h.util for h in hist])
-        return out
+        from clpbert.app import run_detail
+
+        return run_detail.gpu_history(self.registry, uuids, run_id=run_id, limit=limit)
 
     def compare(self, run_ids: Sequence[str], metric: str, max_points: int) -> CompareData:
-        reg = self.registry
-        infos = [run_info(reg.get_run(r)) for r in run_ids]
-        names: set[str] = set()
-        series = {}
-        for info in infos:
-            names.update(reg.metric_names(info.id))
-            s = reg.metric_series(info.id, metric, max_points=max_points)
-            series[info.id] = list(zip(s.steps, s.values, s.mins, s.maxs, strict=True))
-        return CompareData(metric, infos, series, sorted(names))
+        from clpbert.app import run_detail
+
+        runs, series, names = run_detail.compare_series(self.registry, run_ids, metric, max_points)
+        return CompareData(metric, [run_info(r) for r in runs], series, names)
 
     # -- run actions (the run manager) ----------------------------------------------------------
 
     def stop_run(self, run_id: str) -> None:
         """SIGTERM through the supervisor (the trainer checkpoints first); returns without waiting."""
-        from clpbert.runs import service
+        from clpbert.app.runs import stop_run
 
-        service.stop_run(self.registry, run_id, wait=False)
+        stop_run(self.registry, run_id, wait=False)
 
     def kill_run(self, run_id: str) -> None:
-        from clpbert.runs import service
+        from clpbert.app.runs import kill_run
 
-        service.kill_run(self.registry, run_id, wait=False)
+        kill_run(self.registry, run_id, wait=False)
 
     def resume_run(self, run_id: str) -> None:
-        from clpbert.runs import service
+        from clpbert.app.runs import resume_run
 
-        service.resume_run(self.registry, run_id)
+        resume_run(self.registry, run_id)
 
     def edit_run(self, run_id: str, *, name: str, tags: Sequence[str], notes: str) -> None:
         """Set the run's name, tags and notes (registry and run.json), as `clpbert runs edit`."""
-        from clpbert.runs.run_dirs import edit_run
+        from clpbert.app.run_actions import set_labels
 
-        current = [str(t) for t in self.registry.get_run(run_id).tags]
-        added = [t for t in tags if t not in current]
-        removed = [t for t in current if t not in tags]
-        edit_run(self.registry, run_id, name=name, notes=notes, add_tags=added, remove_tags=removed)
+        set_labels(self.registry, run_id, name=name, tags=tags, notes=notes)
 
     def delete_run(self, run_id: str) -> None:
         """Rows and run dir (`clpbert runs rm`); an active run is refused with a UserError."""
-        from clpbert.runs import service
+        from clpbert.app.runs import remove_run
 
-        service.remove_run(self.registry, run_id)
+        remove_run(self.registry, run_id)
 
     def new_run_choices(self) -> NewRunChoices:
         snapshot = self.gpu_snapshot()
         users = self.gpu_users(snapshot)
         gpus = []
         for g in snapshot.gpus:
-            held_by = holders(users, g)
-            foreign = [p.pid for p in g.processes or []]
-            if held_by:
-                state = "busy: " + ", ".join(held_by)
-            elif foreign:
-                state = f"busy: {len(foreign)} other process(es)"
-            else:
-                state = "free"
+            state = users.state_of(g)
             mem = (NA_TEXT if g.memory_used_mib is None
                    else f"{g.memory_used_mib:,.0f}/{g.memory_total_mib or 0:,.0f}MiB")
             label = f"GPU {g.index} {g.name or ''} {mem} - {state}"
@@ -306,14 +278,10 @@ class TuiData:
 
     def start_run(self, request: NewRunRequest) -> str:
         """Create and launch a real run (the run manager's call); returns its id."""
-        from clpbert.runs import service
+        from clpbert.app.run_actions import launch_task
 
-        kind = "pretrain" if request.task == "pretrain" else "finetune"
-        launch = service.LaunchRequest(kind=kind, task=request.task, dataset=request.dataset or None,
-                                       init=request.init_checkpoint or None,
-                                       gpus=",".join(request.gpus) or None, sets=list(request.overrides),
-                                       name=request.name)
-        return service.launch_run(self.registry, launch).id
+        return launch_task(self.registry, request.task, dataset=request.dataset, init=request.init_checkpoint,
+                           gpus=request.gpus, name=request.name, overrides=request.overrides).id
 
     # -- datasets and checkpoints ----------------------------------------------------------------
 
@@ -332,13 +300,9 @@ class TuiData:
         return check.ok, check.message()
 
     def verify_checkpoint(self, ck: Checkpoint) -> tuple[bool, str]:
-        from clpbert.registry.checksum import sha256_file
+        from clpbert.app.checkpoints import verify_checkpoint
 
-        digest, size = sha256_file(ck.path)
-        if ck.sha256 and digest != ck.sha256:
-            return False, (f"checkpoint {ck.name}: sha256 mismatch (file {digest[:12]}, "
-                           f"registered {ck.sha256[:12]})")
-        return True, f"checkpoint {ck.name}: OK (sha256 {digest[:12]}, {size:,} bytes)"
+        return verify_checkpoint(ck)
 
     # -- GPUs ---------------------------------------------------------------------------------
 

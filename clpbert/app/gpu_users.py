@@ -34,6 +34,15 @@ class GpuUsers:
         keys = [gpu_key(gpu.uuid, gpu.index), gpu_key(None, gpu.index)]
         return list(dict.fromkeys(label for k in dict.fromkeys(keys) for label in self.by_key.get(k, [])))
 
+    def state_of(self, gpu: GpuReading) -> str:
+        """`busy: RUN, ...` (clpbert runs), `busy: N other process(es)` (anything else), or `free`:
+        whether the new-run dialog offers the GPU as free."""
+        held_by = self.of(gpu)
+        if held_by:
+            return "busy: " + ", ".join(held_by)
+        foreign = [p.pid for p in gpu.processes or []]
+        return f"busy: {len(foreign)} other process(es)" if foreign else "free"
+
     def of_pid(self, pid: int) -> str | None:
         """The run a process belongs to, or None (not a clpbert run's process)."""
         return self.by_pid.get(pid)

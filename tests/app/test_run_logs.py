@@ -36,3 +36,53 @@ def test_cli_and_tui_show_the_same_log(clpbert_home, capsys, host):
         assert run_info(data.registry.get_run(run.id)).train_log == expected
     finally:
         data.close()
+
+
+def test_following_a_log_prints_lines_as_they_come_and_stops_when_the_run_ends(clpbert_home):
+    """RunLog (the loop `runs logs -f` ran inline before): lines written while the run is live come
+    through, and following ends once the run is final, after the lines written last."""
+    import threading
+    import time
+
+    from clpbert.app.run_logs import RunLog
+    from clpbert.registry import open_registry
+    from clpbert.runs.lifecycle import RunState
+    from clpbert.runs.run_dir import RunDir
+
+    with open_registry() as reg:
+        run = reg.create_run("finetune", "demo", name="live", state=RunState.RUNNING)
+        rd = RunDir(run.run_dir).create()
+        rd.logs.mkdir(parents=True, exist_ok=True)
+        rd.train_log.write_text("step 1\n")
+
+        def trainer() -> None:
+            for step in (2, 3):
+                time.sleep(0.1)
+                with rd.train_log.open("a") as f:
+                    f.write(f"step {step}\n")
+            reg.update_run(run.id, state=RunState.FINISHED)
+
+        writer = threading.Thread(target=trainer)
+        writer.start()
+        log = RunLog(reg, run, poll_s=0.02)
+        text = b"".join(log.chunks(follow=True)).decode()
+        writer.join()
+        assert text == "step 1\nstep 2\nstep 3\n"
+        assert log.missing_note() is None
+
+
+def test_tail_starts_with_the_last_lines_and_a_missing_log_is_named(clpbert_home):
+    from clpbert.app.run_logs import RunLog
+    from clpbert.registry import open_registry
+    from clpbert.runs.run_dir import RunDir
+
+    with open_registry() as reg:
+        run = reg.create_run("finetune", "demo", name="done", state="finished")
+        rd = RunDir(run.run_dir).create()
+        rd.logs.mkdir(parents=True, exist_ok=True)
+        rd.train_log.write_text("a\nb\nc\n")
+        assert b"".join(RunLog(reg, run, tail=2).chunks()) == b"b\nc\n"
+        rd.train_log.unlink()
+        log = RunLog(reg, run)
+        assert b"".join(log.chunks(follow=True)) == b""
+        assert log.missing_note() == f"run {run.id} has no train.log yet (finished)"
