@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_configs import TINY_CLI_RUN
+
 REPO = Path(__file__).resolve().parents[2]
-TINY = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
-        "model.classifier_hidden=32", "model.cnn_width=8", "data.max_img_size=64", "data.batch_size=4",
-        "data.max_eval_examples=8", "runtime.log_every=1"]
+TINY = TINY_CLI_RUN
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from clpbert.config import preset
+from tests.tiny_configs import TINY_CNN, TINY_MODEL
 
-TINY = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
-        "model.classifier_hidden=32", "model.cnn_width=8", "model.cnn_blocks=1,1,1,1", "data.max_img_size=64",
-        "data.num_workers=0", "data.train_n_clips=1", "data.num_frm=1", "optim.max_steps=200"]
+TINY = [*TINY_MODEL, *TINY_CNN, "data.num_workers=0", "data.train_n_clips=1", "data.num_frm=1",
+        "optim.max_steps=200"]
 
 
 def test_presets_carry_the_originals_init():

@@ -11,10 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-TINY = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
-        "model.classifier_hidden=32", "model.cnn_width=8", "data.max_img_size=64", "data.batch_size=4",
-        "data.inference_batch_size=8", "data.max_eval_examples=8", "runtime.log_every=1",
-        "runtime.num_threads=1", "runtime.time_limit_s=0"]
+from tests.tiny_configs import TINY_MANAGED_RUN
+
+TINY = [*TINY_MANAGED_RUN, "runtime.time_limit_s=0"]
 """--set items for a demo run that takes seconds, not minutes (same code path, tiny sizes). No time
 limit: the demo preset's 345 s safety net would end a run early on a heavily loaded machine."""
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_configs import TINY_CNN, TINY_MODEL
+
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CLPBERT_TEST_SEED", "0"))
 """Seed of every run these tests train; learned-behaviour margins were measured over many
@@ -16,9 +18,7 @@ SEED = int(os.environ.get("CLPBERT_TEST_SEED", "0"))
 THREADS = int(os.environ.get("CLPBERT_TEST_THREADS", "1"))
 
 TINY = [
-    "model.cnn_blocks=1,1,1,1", "model.cnn_width=8", "model.hidden_size=32", "model.num_layers=1",
-    "model.num_heads=2", "model.intermediate_size=64", "model.classifier_hidden=32",
-    "data.max_img_size=64", "data.batch_size=4", "data.inference_batch_size=4",
+    *TINY_MODEL, *TINY_CNN, "data.batch_size=4", "data.inference_batch_size=4",
     f"runtime.num_threads={THREADS}", f"runtime.seed={SEED}", "runtime.log_every=1", "eval.keep_last=2",
     "runtime.time_limit_s=0",  # the demo preset's 345 s safety net would cut runs short under heavy load
 ]

@@ -15,17 +15,11 @@ from clpbert.config import resolve_config, save_config
 from clpbert.data.txt_db import TxtDBWriter
 from clpbert.train.events import read_events
 from clpbert.train.loop import Trainer
+from tests.tiny_configs import TINY_TASK
 
 pytestmark = pytest.mark.slow
 
-TINY = ["model.cnn_blocks=1,1,1,1", "model.cnn_width=8", "model.hidden_size=32", "model.num_layers=1",
-        "model.num_heads=2", "model.intermediate_size=64", "model.classifier_hidden=32",
-        "model.vocab_size=256", "model.max_position_embeddings=64", "model.max_grid_size=16",
-        "model.cnn_norm=bn", "model.cnn_freeze_at=0",
-        "data.max_img_size=64", "data.batch_size=4", "data.inference_batch_size=8", "data.num_workers=0",
-        "data.max_txt_len=12", "data.train_n_clips=2", "data.num_frm=1", "runtime.num_threads=1",
-        "runtime.log_every=1", "optim.max_steps=2", "eval.valid_steps=2",
-        "runtime.init_checkpoint=none"]  # tiny models start from random weights (`--init none`)
+TINY = [*TINY_TASK, "model.vocab_size=256", "optim.max_steps=2", "eval.valid_steps=2"]
 
 
 def _captions(demo: Path, split: str) -> dict[str, str]:

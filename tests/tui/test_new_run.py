@@ -9,16 +9,14 @@ import pytest
 from textual.widgets import Input, Label, Select, SelectionList
 
 from clpbert.registry import open_registry
+from tests.tiny_configs import TINY_MANAGED_RUN
 from tui.screens.new_run import NewRunScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets.runs_table import RunsTable
 
 pytestmark = pytest.mark.anyio
 
-TINY = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
-        "model.classifier_hidden=32", "model.cnn_width=8", "data.max_img_size=64", "data.batch_size=4",
-        "data.inference_batch_size=8", "data.max_eval_examples=8", "runtime.log_every=1",
-        "runtime.num_threads=1"]
+TINY = TINY_MANAGED_RUN
 
 
 async def open_dialog(app, pilot, settle) -> NewRunScreen:
