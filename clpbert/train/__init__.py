@@ -1,7 +1,7 @@
 """The training engine: `python -m clpbert.train --config RUN_DIR/config.yaml` (see __main__.py).
 
   loop.py         Trainer: data, model, optimiser, steps, evaluation, checkpoints, stop handling
-  tasks/          one module per task family; `get_task(name)` (registry), demo.py = worked example
+  tasks/          one module per task family; each a `Task` its TaskSpec names, demo.py = worked example
   optim.py        AdamW parameter groups, warm-up + linear decay, total/valid steps
   checkpoint.py   atomic step files, latest.json, best.pt, keep-last-N, RNG state
   events.py       RUN_DIR/events.jsonl writer (the run's durable record)

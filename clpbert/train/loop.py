@@ -30,6 +30,7 @@ from torch import nn
 
 from clpbert.config import RunConfig
 from clpbert.runs.lifecycle import TrainerStatus
+from clpbert.task_specs import spec_of
 from clpbert.train import checkpoint as ckpt
 from clpbert.train import distributed
 from clpbert.train import optim as optim_mod
@@ -38,7 +39,7 @@ from clpbert.train.data import DataSource, EpochOrder, eval_loader, resolve_sour
 from clpbert.train.events import EVENTS_PER_NODE_ENV, EventWriter, previous_attempts
 from clpbert.train.job_announce import announce_job
 from clpbert.train.step_timing import StepTimer, attach_comm_timer
-from clpbert.train.tasks import EvalContext, Task, get_task, lower_is_better
+from clpbert.train.tasks import EvalContext, Task, lower_is_better
 from clpbert.train.tasks.base import to_device
 
 log = logging.getLogger("clpbert.train")
@@ -111,7 +112,7 @@ class Trainer:
         per_node = os.environ.get(EVENTS_PER_NODE_ENV) == "1" and self.dist.local_rank == 0
         self.events = EventWriter(self.run_dir, enabled=self.dist.is_main or per_node)
         self.step = 0
-        self.task: Task = get_task(cfg.task.name)
+        self.task: Task = spec_of(cfg.task.name).train_task()
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] | None = None
         self.skipped = 0

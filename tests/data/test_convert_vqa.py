@@ -83,7 +83,7 @@ def test_zero_target_questions_train_and_vqa_score_is_reported_per_answer_type(t
     from clpbert.data.datasets import build_dataset
     from clpbert.data.txt_db import TxtDBWriter
     from clpbert.data.vis_db import VisDBWriter
-    from clpbert.train.tasks import get_task
+    from clpbert.task_specs import spec_of
 
     _write(tmp_path)
     (part,) = convert("vqa", tmp_path, {"min_count": "2"}).parts
@@ -103,8 +103,9 @@ def test_zero_target_questions_train_and_vqa_score_is_reported_per_answer_type(t
     item = next(ds[i] for i, g in enumerate(ds.groups) if any(r["question_id"] == 3 for r in g))
     row = [m["question_id"] for m in item["meta"]].index(3)
     assert item["targets"].shape[1] == 3129 and item["targets"][row].sum() == 0
-    metrics = get_task("vqa").metrics([{"score": 1.0, "type": "yes/no"}, {"score": 0.3, "type": "number"},
-                                      {"score": 0.0, "type": "number"}], expected=3)
+    vqa = spec_of("vqa").train_task()
+    metrics = vqa.metrics([{"score": 1.0, "type": "yes/no"}, {"score": 0.3, "type": "number"},
+                           {"score": 0.0, "type": "number"}], expected=3)
     assert metrics["acc/yes/no"] == 1.0 and metrics["acc/number"] == pytest.approx(0.15)
     assert metrics["acc"] == pytest.approx(1.3 / 3)
 

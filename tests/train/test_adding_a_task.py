@@ -1,6 +1,7 @@
 """README "Adding a task", done in-process: a toy task added through exactly the listed edits (a
-preset, a TaskSpec, a Task) trains, evaluates and predicts on tiny data, and nothing else needed
-to know its name: presets, the dataset builder, the frame rule and predict all ask the task."""
+preset, a Task, the one TaskSpec naming both) trains, evaluates and predicts on tiny data, and
+nothing else needed to know its name: presets, the dataset builder, the frame rule, predict and the
+trainer all ask its one record."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ def toy_task():
     """The edits of README "Adding a task", made in this process and undone after."""
     from clpbert.config import preset
     from clpbert.task_specs import TaskSpec, register_spec, unregister_spec
-    from clpbert.train.tasks import TASKS, register_task
     from clpbert.train.tasks.qa import QATask
 
     def preset_toy():  # 1. its preset: the demo's model and data, under its own name
@@ -28,22 +28,23 @@ def toy_task():
         cfg.data.dataset = ""
         return cfg
 
-    # 2. its facts: dataset builder, image/video, predict mode
-    register_spec(TaskSpec(TOY, preset_toy, dataset="qa", media="video", predict="qa"))
-    # 3. its trainer side: head, loss and evaluation (QA's), metrics
-    register_task(QATask(TOY, eval_columns=("acc",), description="toy: the demo's questions"))
+    # 2. its trainer side: head, loss and evaluation (QA's), metrics
+    toy = QATask(TOY, eval_columns=("acc",), description="toy: the demo's questions")
+    # 3. its one record: preset, dataset builder, image/video, predict mode, trainer side
+    register_spec(TaskSpec(TOY, preset_toy, dataset="qa", media="video", predict="qa", trainer=lambda: toy))
     yield TOY
     unregister_spec(TOY)
-    TASKS.pop(TOY, None)
 
 
 def test_a_toy_task_trains_evaluates_and_predicts(toy_task, tiny_demo: Path, tmp_path: Path):
     from clpbert.config import PRESETS, resolve_config
     from clpbert.data.demo import make_video
     from clpbert.predict import Predictor, frame_spec, mode_of
+    from clpbert.task_specs import spec_of
     from clpbert.train.loop import Trainer
 
     assert TOY in PRESETS and mode_of(TOY) == "qa"
+    assert spec_of(TOY).train_task().name == TOY
     data = [f"data.txt_db={tiny_demo / 'txt_db'}", f"data.vis_db={tiny_demo / 'vis_db'}",
             f"data.tokenizer={tiny_demo / 'tokenizer'}"]
     cfg = resolve_config(TOY, sets=[*data, *TINY, "optim.max_steps=4", "eval.num_valid=1",
@@ -79,6 +80,21 @@ def test_the_task_decides_image_or_video(toy_task):
 
     cfg = preset(TOY)
     assert not frame_spec(cfg).image_model
-    register_spec(TaskSpec(TOY, SPECS[TOY].preset, dataset="qa", media="image", predict="qa"))
+    register_spec(TaskSpec(TOY, SPECS[TOY].preset, dataset="qa", media="image", predict="qa",
+                           trainer=SPECS[TOY].trainer))
     spec = frame_spec(cfg)
     assert spec.image_model and (spec.plan.n_clips, spec.plan.num_frm) == (1, 1)
+
+
+def test_unregistering_the_toy_forgets_its_one_record(toy_task):
+    """One record per task: removing the spec removes the task everywhere (no trainer-side table
+    keeps it)."""
+    from clpbert.config import PRESETS
+    from clpbert.errors import ConfigError
+    from clpbert.task_specs import spec_of, unregister_spec
+
+    assert spec_of(TOY).train_task().name == TOY
+    unregister_spec(TOY)
+    assert TOY not in PRESETS
+    with pytest.raises(ConfigError, match="unknown task"):
+        spec_of(TOY).train_task()

@@ -38,7 +38,7 @@ def test_rank_config_gives_a_one_output_retrieval_head_and_only_for_retrieval():
 
 
 def test_retrieval_task_trains_with_the_rank_loss():
-    from clpbert.train.tasks import get_task
+    from clpbert.task_specs import spec_of
 
     tiny = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
             "model.classifier_hidden=32", "model.cnn_blocks=1,1,1,1", "model.cnn_width=8"]
@@ -48,6 +48,6 @@ def test_retrieval_task_trains_with_the_rank_loss():
     batch = {"frames": torch.randint(0, 255, (2, 2, 1, 3, 64, 64), dtype=torch.uint8),
              "input_ids": torch.randint(5, 100, (4, 8)), "attention_mask": torch.ones(4, 8, dtype=torch.long),
              "repeats": torch.tensor([2, 2]), "labels": torch.tensor([1, 0, 1, 0])}
-    out = get_task("msrvtt_ret").loss(model, batch, cfg)
+    out = spec_of("msrvtt_ret").train_task().loss(model, batch, cfg)
     out.loss.backward()
     assert torch.isfinite(out.loss) and model.transformer.classifier[-1].weight.grad.abs().sum() > 0

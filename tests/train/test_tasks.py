@@ -1,4 +1,4 @@
-"""Every preset resolves, builds its model (meta device: no memory) and has a registered task."""
+"""Every preset resolves, builds its model (meta device: no memory) and its task record names its trainer."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import torch
 
 from clpbert.config import PRESETS, resolve_config
 from clpbert.model import build_model
-from clpbert.train.tasks import TASKS, get_task, lower_is_better
+from clpbert.task_specs import spec_of, task_names
+from clpbert.train.tasks import lower_is_better
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_builds_with_its_task(name: str):
     cfg = resolve_config(name)
-    task = get_task(name)
+    task = spec_of(name).train_task()
     assert task.head == cfg.task.head
     assert task.default_metric in task.eval_columns
     with torch.device("meta"):
@@ -23,12 +24,32 @@ def test_every_preset_builds_with_its_task(name: str):
     assert task.trainable == (cfg.kind != "eval")
 
 
-def test_registry_lists_only_presets_and_unknown_is_a_config_error():
+def test_one_record_per_task_and_unknown_is_a_config_error():
+    """The task records are the presets, each naming its own trainer side by import path (so
+    listing tasks loads no torch); no second table of tasks exists."""
+    import clpbert.train.tasks as trainer_side
     from clpbert.errors import ConfigError
 
-    assert set(TASKS) == set(PRESETS)
+    assert set(task_names()) == set(PRESETS)
+    for name in task_names():
+        assert isinstance(spec_of(name).trainer, str)
+        assert spec_of(name).train_task().name == name
+        assert spec_of(name).train_task() is spec_of(name).train_task()
+    assert not hasattr(trainer_side, "TASKS") and not hasattr(trainer_side, "get_task")
     with pytest.raises(ConfigError, match="known"):
-        get_task("nope")
+        spec_of("nope").train_task()
+
+
+def test_a_trainer_of_another_task_is_refused():
+    from clpbert.task_specs import TaskSpec, register_spec, unregister_spec
+
+    spec = register_spec(TaskSpec("mislabelled", spec_of("demo").preset, dataset="qa",
+                                  trainer="clpbert.train.tasks.demo:DEMO"))
+    try:
+        with pytest.raises(ValueError, match="the Task of 'demo'"):
+            spec.train_task()
+    finally:
+        unregister_spec("mislabelled")
 
 
 def test_metric_direction():

@@ -1,18 +1,9 @@
-"""Task registry: `get_task(name)` returns the `Task` registered under a config's task.name.
-
-Importing this package imports every task module below, each of which calls `register_task`.
-To add a task, add a module (see `demo.py`, the worked example) and list it here.
+"""The trainer's side of tasks: `Task` (head, loss, evaluation, metrics) and one module per task
+family, each defining its tasks as module constants. A task's one record is its
+`clpbert.task_specs.TaskSpec`, which names its `Task` by import path (`trainer=`) and loads it with
+`spec_of(name).train_task()`; nothing here lists tasks.
 """
 
-from clpbert.train.tasks import demo, mc, pretrain, qa, retrieval  # noqa: F401 - registration
-from clpbert.train.tasks.base import (
-    TASKS,
-    EvalContext,
-    LossOutput,
-    Task,
-    get_task,
-    lower_is_better,
-    register_task,
-)
+from clpbert.train.tasks.base import EvalContext, LossOutput, Task, lower_is_better
 
-__all__ = ["TASKS", "EvalContext", "LossOutput", "Task", "get_task", "lower_is_better", "register_task"]
+__all__ = ["EvalContext", "LossOutput", "Task", "lower_is_better"]

@@ -1,10 +1,9 @@
-"""What a task is to the trainer: its head, loss, evaluation, metrics and eval table (its preset,
-dataset builder, image/video kind and predict mode are its `clpbert.task_specs.TaskSpec`).
-
-A task is a `Task` (or subclass) instance registered under its name (`register_task`). The
-trainer is task-agnostic: it asks the task for the training loss of a batch and for the metrics
-of an evaluation split, and shows `eval_columns` in tables. See `tasks/demo.py` for a worked
-example of adding one.
+"""What a task is to the trainer: its head, loss, evaluation, metrics and eval table. The task's one
+record is its `clpbert.task_specs.TaskSpec`, whose `trainer` names this `Task` (or subclass)
+instance and whose `train_task()` loads it; the spec also holds the preset, dataset builder,
+image/video kind and predict mode. The trainer is task-agnostic: it asks the task for the training
+loss of a batch and for the metrics of an evaluation split, and shows `eval_columns` in tables.
+See `tasks/demo.py` for a worked example of adding one.
 """
 
 from __future__ import annotations
@@ -98,24 +97,6 @@ class Task:
     def videos_in(self, batch: dict[str, Any]) -> int:
         """Videos (or images) in a training batch, for videos_per_s."""
         return int(batch["frames"].shape[0])
-
-
-TASKS: dict[str, Task] = {}
-
-
-def register_task(task: Task) -> Task:
-    """Make `task` available under task.name (the config's task.name); returns it."""
-    TASKS[task.name] = task
-    return task
-
-
-def get_task(name: str) -> Task:
-    from clpbert.errors import ConfigError
-    from clpbert.train import tasks as _registry  # noqa: F401 - importing the package registers all
-
-    if name not in TASKS:
-        raise ConfigError(f"task.name={name!r} has no training task; known: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
 
 
 def lower_is_better(metric: str) -> bool:

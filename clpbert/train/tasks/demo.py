@@ -1,10 +1,11 @@
 """The demo task, and the worked example of adding a task.
 
-A task's trainer side is one module in `clpbert/train/tasks/` that builds a `Task` and registers
-it; importing `clpbert.train.tasks` imports every module listed there, so the trainer finds it by
-the config's `task.name`. Its other facts (preset, dataset builder, image/video, predict mode) are
-its `TaskSpec` in `clpbert/task_specs.py`. The demo is open-ended QA on the synthetic shapes videos
-of `clpbert.data.demo`, so it reuses `QATask`'s loss and evaluation and only declares what is its own:
+A task is one record, its `TaskSpec` in `clpbert/task_specs.py`: preset, dataset builder,
+image/video, predict mode, and `trainer`, the `Task` below by its import path
+(`clpbert.train.tasks.demo:DEMO`), which the trainer loads through `spec_of(task.name).train_task()`.
+A `Task` is the trainer's side: head, loss, evaluation, metrics. The demo is open-ended QA on the
+synthetic shapes videos of `clpbert.data.demo`, so it reuses `QATask`'s loss and evaluation and
+only declares what is its own:
 
     @dataclass
     class DemoTask(QATask):
@@ -13,7 +14,7 @@ of `clpbert.data.demo`, so it reuses `QATask`'s loss and evaluation and only dec
         default_metric: str = "acc"
         eval_columns: tuple[str, ...] = ("acc", "acc/color", "acc/count")
 
-    register_task(DemoTask("demo", description="..."))
+    DEMO = DemoTask("demo", description="...")  # TaskSpec(..., trainer="clpbert.train.tasks.demo:DEMO")
 
 A new task with its own loss overrides `loss(model, batch, cfg) -> LossOutput` (the batch is the
 "Batches" contract dict, already on the device) and `evaluate(ctx, dataset) -> metrics dict`
@@ -27,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clpbert.data.demo import DEFAULT_TYPES
-from clpbert.train.tasks.base import register_task
 from clpbert.train.tasks.qa import QATask
 
 
@@ -38,4 +38,4 @@ class DemoTask(QATask):
     eval_columns: tuple[str, ...] = ("acc", *(f"acc/{t}" for t in DEFAULT_TYPES))
 
 
-register_task(DemoTask("demo", description="synthetic shapes video QA (colour and count questions)"))
+DEMO = DemoTask("demo", description="synthetic shapes video QA (colour and count questions)")

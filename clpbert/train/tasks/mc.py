@@ -17,7 +17,7 @@ from clpbert.config import RunConfig
 from clpbert.model import aggregate_clip_scores, clip_loss, mc_option_logits
 from clpbert.predictions import schema
 from clpbert.train import metrics
-from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
+from clpbert.train.tasks.base import EvalContext, LossOutput, Task
 
 
 @dataclass
@@ -83,7 +83,8 @@ class MCTask(Task):
                              candidates=options, candidate_scores=scores)
 
 
-register_task(MCTask("tgif_qa_action", description="TGIF-QA repeating action, 5-way multiple choice"))
-register_task(MCTask("tgif_qa_transition", description="TGIF-QA state transition, 5-way multiple choice"))
-register_task(MCTask("msrvtt_mc", head="retrieval", trainable=False,
-                     description="MSRVTT multiple choice, scored with a retrieval model (evaluation only)"))
+TGIF_QA_ACTION = MCTask("tgif_qa_action", description="TGIF-QA repeating action, 5-way multiple choice")
+TGIF_QA_TRANSITION = MCTask("tgif_qa_transition",
+                            description="TGIF-QA state transition, 5-way multiple choice")
+MSRVTT_MC = MCTask("msrvtt_mc", head="retrieval", trainable=False,
+                   description="MSRVTT multiple choice, scored with a retrieval model (evaluation only)")

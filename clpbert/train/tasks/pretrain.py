@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from clpbert.config import RunConfig
 from clpbert.predictions import schema
-from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
+from clpbert.train.tasks.base import EvalContext, LossOutput, Task
 
 
 @dataclass
@@ -102,4 +102,4 @@ class PretrainTask(Task):
         return int(batch["frames"].shape[0])
 
 
-register_task(PretrainTask("pretrain", description="image-text pretraining on COCO + VG (MLM + ITM)"))
+PRETRAIN = PretrainTask("pretrain", description="image-text pretraining on COCO + VG (MLM + ITM)")

@@ -17,7 +17,7 @@ from clpbert.config import RunConfig
 from clpbert.model import aggregate_clip_scores, clip_loss
 from clpbert.predictions import schema
 from clpbert.train import metrics
-from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
+from clpbert.train.tasks.base import EvalContext, LossOutput, Task
 
 
 @dataclass
@@ -121,9 +121,9 @@ class QATask(Task):
 MSRVTT_QA_TYPES = ("what", "who", "how", "where", "when")
 FRAMEQA_TYPES = ("object", "number", "color", "location")
 
-register_task(QATask("msrvtt_qa", eval_columns=("acc", *(f"acc/{t}" for t in MSRVTT_QA_TYPES)),
-                     description="MSRVTT-QA open-ended video QA (1500 answers)"))
-register_task(QATask("tgif_qa_frameqa", eval_columns=("acc", *(f"acc/{t}" for t in FRAMEQA_TYPES)),
-                     description="TGIF-QA FrameQA open-ended QA (1540 answers)"))
-register_task(QATask("vqa", eval_columns=("acc", "acc/yes/no", "acc/number", "acc/other"),
-                     description="VQA 2.0 image QA (soft-score BCE, 3129 answers)"))
+MSRVTT_QA = QATask("msrvtt_qa", eval_columns=("acc", *(f"acc/{t}" for t in MSRVTT_QA_TYPES)),
+                   description="MSRVTT-QA open-ended video QA (1500 answers)")
+TGIF_QA_FRAMEQA = QATask("tgif_qa_frameqa", eval_columns=("acc", *(f"acc/{t}" for t in FRAMEQA_TYPES)),
+                         description="TGIF-QA FrameQA open-ended QA (1540 answers)")
+VQA = QATask("vqa", eval_columns=("acc", "acc/yes/no", "acc/number", "acc/other"),
+             description="VQA 2.0 image QA (soft-score BCE, 3129 answers)")

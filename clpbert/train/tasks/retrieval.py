@@ -21,7 +21,7 @@ from clpbert.config import RunConfig
 from clpbert.model import aggregate_clip_scores, clip_loss
 from clpbert.predictions import schema
 from clpbert.train import metrics
-from clpbert.train.tasks.base import EvalContext, LossOutput, Task, register_task
+from clpbert.train.tasks.base import EvalContext, LossOutput, Task
 
 COLUMNS = ("t2v/r1", "t2v/r5", "t2v/r10", "t2v/mdr", "v2t/r1", "v2t/r5", "v2t/r10", "v2t/mdr")
 
@@ -152,6 +152,6 @@ def _tie_ranks(scores: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (scores > s).sum(1) + ((scores == s) & earlier).sum(1) + 1
 
 
-register_task(RetrievalTask("msrvtt_ret", description="MSRVTT text-to-video retrieval (1k-A)"))
-register_task(RetrievalTask("didemo_ret", description="DiDeMo paragraph-to-video retrieval"))
-register_task(RetrievalTask("anet_ret", description="ActivityNet Captions paragraph-to-video retrieval"))
+MSRVTT_RET = RetrievalTask("msrvtt_ret", description="MSRVTT text-to-video retrieval (1k-A)")
+DIDEMO_RET = RetrievalTask("didemo_ret", description="DiDeMo paragraph-to-video retrieval")
+ANET_RET = RetrievalTask("anet_ret", description="ActivityNet Captions paragraph-to-video retrieval")
