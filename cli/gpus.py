@@ -25,26 +25,16 @@ seconds (with --json: one JSON object per line). CLPBERT_FAKE_NVML=<scenario> sh
 
 
 def _users(snapshot: Any) -> Any:
-    """The runs using each GPU and owning each process (clpbert.app.gpu_users, the TUI's answer
-    too); best effort: nobody on any error."""
-    from clpbert.app.gpus import GpuUsers, gpu_users
+    """The runs using each GPU and owning each process (clpbert.app.gpu_users, the TUI's answer too)."""
+    from clpbert.app.gpus import gpu_users_now
 
-    try:
-        from clpbert.app.registry import open_registry
-
-        with open_registry() as reg:
-            return gpu_users(reg, snapshot)
-    except Exception:
-        return GpuUsers()
+    return gpu_users_now(snapshot)
 
 
 def _as_json(snapshot: Any, users: Any) -> dict[str, Any]:
-    data = snapshot.to_dict()
-    for gpu, reading in zip(data["gpus"], snapshot.gpus, strict=True):
-        gpu["runs"] = users.of(reading)
-        for proc in gpu.get("processes") or []:
-            proc["run"] = users.of_pid(proc["pid"])
-    return data
+    from clpbert.app.gpus import snapshot_with_users
+
+    return snapshot_with_users(snapshot, users)
 
 
 def _gib(mib: float | None) -> float | None:

@@ -85,17 +85,17 @@ def list_cmd(
 ) -> None:
     """List runs, newest first."""
     from cli.output import diag, fmt_num, fmt_time, print_json, print_table
+    from clpbert.app.run_list import runs_page
 
     with open_reader(reconciled=True) as reg:
-        filters = {"state": state or None, "task": task, "text": search, "tag": tag}
-        runs = reg.list_runs(**filters, limit=None if all_ else limit)
-        total = reg.count_runs(**filters) if not all_ else len(runs)
+        page = runs_page(reg, states=state or (), task=task, text=search, tag=tag,
+                         limit=None if all_ else limit)
     if json_:
-        print_json([run_summary(r) for r in runs])
+        print_json([run_summary(r) for r in page.runs])
         return
-    from clpbert.app.job import group_jobs, is_node_run, job_label
+    from clpbert.app.job import is_node_run, job_label
 
-    runs = group_jobs(runs)
+    runs, total = page.grouped(), page.total
     jobs = any(is_node_run(r) for r in runs)  # a JOB column only when a multi-node job's run is listed
     rows = [(r.id, r.name or "-", r.kind, r.task, r.dataset or "-", r.state.value,
              *((job_label(r),) if jobs else ()), _progress(r),

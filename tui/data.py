@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clpbert.app.gpu_users import GpuUsers  # re-exported for the screens
-from clpbert.app.job import group_jobs, job_label, job_line, job_of
+from clpbert.app.job import job_label, job_line, job_of
 from clpbert.app.run_detail import SeriesPoints  # re-exported for the screens
 from clpbert.gpu.readings import NA_TEXT, GpuReading, GpuSnapshot, reading_from_sample
 from clpbert.registry import Checkpoint, Dataset, Registry, Run, open_registry, process_samples
@@ -179,13 +179,12 @@ class TuiData:
 
     def runs_page(self, query: RunQuery, offset: int, limit: int) -> tuple[int, list[RunRow]]:
         """One window of the runs table: (count of matches, the rows at offset..offset+limit)."""
-        filters = {"state": list(query.states) or None, "task": query.task or None,
-                   "text": query.text or None, "tag": query.tag or None}
+        from clpbert.app.run_list import runs_page
+
         sort = query.sort if query.sort in SORT_KEYS else "created"
-        order = ("-" if query.descending else "") + sort
-        total = self.registry.count_runs(**filters)
-        runs = self.registry.list_runs(**filters, order=order, limit=limit, offset=offset)
-        return total, [run_row(r) for r in group_jobs(runs)]  # a job's node runs together, by node rank
+        page = runs_page(self.registry, states=query.states, task=query.task, text=query.text, tag=query.tag,
+                         order=("-" if query.descending else "") + sort, limit=limit, offset=offset)
+        return page.total, [run_row(r) for r in page.grouped()]  # a job's node runs together, by node rank
 
     def tasks(self) -> list[str]:
         from clpbert.config import PRESETS

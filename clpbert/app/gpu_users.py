@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clpbert.gpu.readings import GpuReading, GpuSnapshot, gpu_key
 
@@ -86,3 +86,28 @@ def gpu_users(reg: Registry, snapshot: GpuSnapshot | None = None) -> GpuUsers:
             if owner is not None:
                 users._add(gpu_key(gpu.uuid, gpu.index), owner)
     return users
+
+
+def gpu_users_now(snapshot: GpuSnapshot | None = None) -> GpuUsers:
+    """gpu_users on the default registry, best effort: nobody on any error (a GPU listing must not
+    fail because the registry cannot be read)."""
+    try:
+        from clpbert.registry import open_registry
+
+        with open_registry() as reg:
+            return gpu_users(reg, snapshot)
+    except Exception:
+        return GpuUsers()
+
+
+def snapshot_with_users(snapshot: GpuSnapshot, users: GpuUsers | None) -> dict[str, Any]:
+    """The snapshot as data, each GPU with the runs using it and each process with its run
+    (`clpbert gpus --json`)."""
+    data = snapshot.to_dict()
+    if users is None:
+        return data
+    for gpu, reading in zip(data["gpus"], snapshot.gpus, strict=True):
+        gpu["runs"] = users.of(reading)
+        for proc in gpu.get("processes") or []:
+            proc["run"] = users.of_pid(proc["pid"])
+    return data

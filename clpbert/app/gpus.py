@@ -7,7 +7,8 @@ from clpbert.app.facade import lazy_exports
 
 _HOMES = {
     "GpuMonitor": "clpbert.gpu.nvml",
-    "gpu_users": "clpbert.app.gpu_users", "GpuUsers": "clpbert.app.gpu_users",
+    **dict.fromkeys(("gpu_users", "gpu_users_now", "GpuUsers", "snapshot_with_users"),
+                    "clpbert.app.gpu_users"),
 }
 __all__ = sorted(_HOMES)
 __getattr__, __dir__ = lazy_exports(_HOMES)
