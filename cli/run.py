@@ -173,12 +173,10 @@ def follow_and_report(reg: Any, run_id: str, quiet: bool = False) -> Any:
 
 
 def run_json(reg: Any, run: Any) -> dict[str, Any]:
-    """The run as JSON, with its latest eval (what --json prints)."""
-    data = run.to_dict()
-    data.pop("config", None)
-    ev = reg.latest_eval(run.id)
-    data["latest_eval"] = ev.to_dict() if ev is not None else None
-    return data
+    """The run as JSON, with its latest eval (what --json prints; clpbert.app.run_detail)."""
+    from clpbert.app.run_detail import run_outcome
+
+    return run_outcome(reg, run)
 
 
 def run(

@@ -173,7 +173,7 @@ class TuiData:
         `clpbert tui` reconciles once at start; the app calls this periodically so a TUI left open
         for days neither shows a dead run as running nor lets GPU samples pile up uncompacted.
         """
-        from clpbert.runs.reconcile import reconcile
+        from clpbert.app.runs import reconcile
 
         return reconcile(self.registry)
 

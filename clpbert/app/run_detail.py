@@ -1,5 +1,6 @@
-"""A run's detail as data: what `runs list|show --json` print, and the metric, evaluation and GPU
-rows the TUI's run detail and compare screens draw, read the same way for both front-ends."""
+"""A run's detail as data: what `runs list|show --json` and `run --json` print, and the metric,
+evaluation and GPU rows the TUI's run detail and compare screens draw, read the same way for both
+front-ends."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ def run_summary(run: Run) -> dict[str, Any]:
     d = run.to_dict()
     d.pop("config", None)
     return d
+
+
+def run_outcome(reg: Registry, run: Run) -> dict[str, Any]:
+    """What `clpbert run|runs resume --json` print: the run's summary and its latest evaluation."""
+    data = run_summary(run)
+    ev = reg.latest_eval(run.id)
+    data["latest_eval"] = ev.to_dict() if ev is not None else None
+    return data
 
 
 def run_detail(reg: Registry, run: Run) -> dict[str, Any]:
