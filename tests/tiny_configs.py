@@ -4,9 +4,12 @@ in-process). Each list keeps exactly the items its tests always used."""
 
 from __future__ import annotations
 
-TINY_MODEL = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
-              "model.classifier_hidden=32", "model.cnn_width=8", "data.max_img_size=64"]
+TINY_NET = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
+            "model.classifier_hidden=32", "model.cnn_width=8"]
 """The smallest ClipBERT every code path accepts (the CNN keeps the preset's blocks)."""
+
+TINY_MODEL = [*TINY_NET, "data.max_img_size=64"]
+"""TINY_NET on 64-pixel frames."""
 
 TINY_CNN = ["model.cnn_blocks=1,1,1,1"]
 """One block per CNN stage."""

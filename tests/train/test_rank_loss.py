@@ -9,6 +9,7 @@ import torch
 from clpbert.config import resolve_config
 from clpbert.errors import ConfigError
 from clpbert.model import build_model, clip_loss
+from tests.tiny_configs import TINY_CNN, TINY_NET
 
 
 def test_rank_loss_is_the_hinge_on_sigmoid_scores_of_positive_vs_negatives():
@@ -40,8 +41,7 @@ def test_rank_config_gives_a_one_output_retrieval_head_and_only_for_retrieval():
 def test_retrieval_task_trains_with_the_rank_loss():
     from clpbert.task_specs import spec_of
 
-    tiny = ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
-            "model.classifier_hidden=32", "model.cnn_blocks=1,1,1,1", "model.cnn_width=8"]
+    tiny = [*TINY_NET, *TINY_CNN]
     cfg = resolve_config("msrvtt_ret", sets=["task.loss_type=rank", "task.score_agg_func=max", *tiny])
     torch.manual_seed(0)
     model = build_model(cfg.model, cfg.task)
