@@ -1,7 +1,7 @@
 """`clpbert predict`: task predictions on your own videos, images and text.
 
-Module top imports only typer and the standard library; the engine (clpbert.predict) is imported
-inside the command.
+Module top imports only typer and the standard library; the engine (clpbert.app.predict_files, which
+runs clpbert.predict) is imported inside the command.
 """
 
 from __future__ import annotations
@@ -64,91 +64,21 @@ def predict(
     # decord prints its own C++ error lines for corrupt files; the PyAV readers give the same frames
     os.environ.setdefault("CLPBERT_VIDEO_BACKENDS", "sparse,pyav")
     from cli.output import diag, print_json
-    from clpbert.app.predictions import (
-        Predictor,
-        describe,
-        mode_of,
-        resolve_device,
-        resolve_source,
-        split_options,
-    )
-    from clpbert.errors import UserError
+    from clpbert.app.predict_files import PredictRequest, predict_files
 
-    inputs = [*(video or []), *(image or [])]
-    if not inputs:
-        raise UserError("no inputs: pass --video FILE|DIR and/or --image FILE")
-    device = resolve_device(gpus)
-    source = resolve_source(ckpt, task=task, tokenizer=tokenizer)
-    task = task or source.cfg.task.name
-    mode_of(task)
-    for note in source.notes:
-        diag(f"clpbert: note: {note}")
-    predictor = Predictor(source, device=device, cache=not no_cache, batch_size=batch_size)
-    mode = predictor.check_task(task)
-    questions, queries, captions = list(question or []), list(query or []), list(caption or [])
-    info = describe(source)
-    info["task"] = task
-
-    from clpbert.app.predictions import records
-
-    if mode == "qa":
-        result = predictor.qa(inputs, questions, top_k=top_k)
-        data = {**result.to_dict(), "records": records.qa_records(result)}
-    elif mode == "mc":
-        if not options:
-            raise UserError(f'--task {task} needs --options "A|B|C..."')
-        result = predictor.multiple_choice(inputs, split_options(options), " ".join(questions))
-        data = {**result.to_dict(), "records": records.mc_records(result)}
-    elif mode == "retrieval":
-        if not (queries or captions):
-            raise UserError("retrieval needs --query TEXT (rank the videos) or --caption TEXT "
-                            "(rank captions)")
-        texts = queries + captions
-        result = predictor.retrieval(inputs, texts)
-        data = {**_retrieval_dict(result, len(queries), top_k),
-                "records": records.retrieval_records(result, len(queries), top_k)}
-    else:
-        result = predictor.itm(inputs, captions)
-        data = {**result.to_dict(), "records": records.itm_records(result)}
-
-    for err in result.errors:
+    request = PredictRequest(ckpt, [*(video or []), *(image or [])], task=task,
+                             questions=list(question or []), options=options, queries=list(query or []),
+                             captions=list(caption or []),
+                             top_k=top_k, gpus=gpus, tokenizer=tokenizer, batch_size=batch_size,
+                             cache=not no_cache)
+    outcome = predict_files(request, on_note=lambda note: diag(f"clpbert: note: {note}"))
+    for err in outcome.errors:
         diag(f"clpbert: skipped {err.path}: {err.error}")
-    stats = predictor.stats
-    cache = predictor.cache.stats if predictor.cache is not None else None
-    hits = cache.hits if cache else 0
-    info["stats"] = {"videos": stats.cnn_videos + hits, "cnn_videos": stats.cnn_videos, "cache_hits": hits,
-                     "pairs": stats.pairs}
-    n_ok = len(inputs) and _n_ok(data)
     if as_json:
-        print_json({**info, **data})
+        print_json({**outcome.info, **outcome.data})
     else:
-        _print_tables(mode, data, info)
-    if not n_ok and result.errors:
-        raise UserError(f"none of the inputs could be used ({len(result.errors)} skipped, see above)")
-
-
-def _n_ok(data: dict) -> int:
-    return len(data.get("predictions") or data.get("videos") or [])
-
-
-def _retrieval_dict(result, n_queries: int, top_k: int) -> dict:
-    """Queries rank the videos; captions are ranked per video. Full matrix included for scripts."""
-    from dataclasses import asdict
-
-    rankings = []
-    for i, text in enumerate(result.texts[:n_queries]):
-        rankings.append({"query": text, "ranking": [{"path": p, "score": s}
-                                                    for p, s in result.rank_videos(i)]})
-    per_video = []
-    if n_queries < len(result.texts):
-        for j, path in enumerate(result.paths):
-            col = result.scores[n_queries:, j]  # the captions only, even when one repeats a query
-            order = col.argsort(descending=True, stable=True).tolist()
-            per_video.append({"path": path, "captions": [{"caption": result.texts[n_queries + i],
-                                                          "score": float(col[i])} for i in order]})
-    return {"rankings": rankings, "videos": per_video or [{"path": p} for p in result.paths],
-            "texts": result.texts, "paths": result.paths, "scores": result.scores.tolist(),
-            "errors": [asdict(e) for e in result.errors], "top_k": top_k}
+        _print_tables(outcome.mode, outcome.data, outcome.info)
+    outcome.check_usable()
 
 
 def _print_tables(mode: str, data: dict, info: dict) -> None:

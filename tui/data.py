@@ -1,7 +1,8 @@
 """Everything the TUI reads or does, as plain calls the screens run in thread workers.
 
 The screens never touch SQLAlchemy, NVML or the run manager directly: they call `TuiData`, which
-turns registry records into the small view records below (`RunRow`, `RunInfo`, `DetailUpdate`).
+calls the application layer (`clpbert.app`, the same functions as the CLI) and turns what it returns
+into the small view records below (`RunRow`, `RunInfo`, `DetailUpdate`).
 One `Registry` is shared by all workers (it is thread-safe); NVML is opened once, lazily, and
 read under a lock.
 """
