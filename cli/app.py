@@ -145,26 +145,6 @@ def _resolve_annotations(typer_app: typer.Typer) -> None:
             _resolve_annotations(group_info.typer_instance)
 
 
-
-def _registry_error(exc: BaseException) -> str | None:
-    """A one-line message for a database error, or None if `exc` is not one."""
-    if "sqlalchemy" not in sys.modules:
-        return None
-    from sqlalchemy.exc import DatabaseError, OperationalError
-
-    if not isinstance(exc, (OperationalError, DatabaseError)):
-        return None
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    from clpbert import paths
-    from clpbert.redact import mask_url, scrub
-
-    first = scrub(lines[0], paths.db_url()) if lines else type(orig).__name__
-    return (f"cannot open registry {mask_url(paths.db_url())}: {first} "
-            "(check CLPBERT_DB_URL/--db, or move a damaged registry.db away)")
-
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app; user errors become one line on stderr and exit 2."""
     from clpbert.errors import UserError
@@ -178,7 +158,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("clpbert: interrupted\n")
         sys.exit(130)
     except Exception as e:
-        message = _registry_error(e)
+        from clpbert.app.locations import registry_error_line
+
+        message = registry_error_line(e)
         if message is None:
             raise
         sys.stderr.write(f"clpbert: error: {message}\n")

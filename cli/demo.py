@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from clpbert.runs.lifecycle import RunState
+from clpbert.app.runs import RunState
 
 HELP = """Generate the synthetic demo dataset (coloured shapes; video QA), train a small ClipBERT
 on it through the real launcher (supervisor -> torchrun, CPU/gloo without GPUs), show live

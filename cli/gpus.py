@@ -44,7 +44,7 @@ def _gib(mib: float | None) -> float | None:
 def _table(snapshot: Any, users: Any) -> Any:
     from rich.table import Table
 
-    from clpbert.gpu.readings import NA_TEXT, fmt
+    from clpbert.app.gpus import NA_TEXT, fmt
 
     table = Table(title=f"driver {snapshot.driver} · {len(snapshot.gpus)} GPU(s)"
                   + (f" · {snapshot.backend}" if snapshot.backend != "nvml" else ""), title_justify="left",

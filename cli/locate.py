@@ -10,12 +10,10 @@ def locate(
         help="One of: home, db, runs, cache, pretrained, datasets. Omitted: all, NAME<TAB>PATH.")] = None,
 ) -> None:
     """Print the paths clpbert uses (CLPBERT_HOME, registry URL, runs, caches, weights, datasets)."""
-    from clpbert import paths
+    from clpbert.app.locations import locations
     from clpbert.errors import UserError
-    from clpbert.redact import mask_url
 
-    where = paths.locations()
-    where["db"] = mask_url(str(where["db"]))  # the registry URL's password is never printed
+    where = locations()
     if name is None:
         for key, value in where.items():
             typer.echo(f"{key}\t{value}")

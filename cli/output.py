@@ -5,7 +5,6 @@ Module top imports only the standard library; rich is imported when a table is p
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -15,9 +14,9 @@ from typing import Any
 
 def print_json(data: Any) -> None:
     """Data as JSON on stdout (NaN/inf become null, unknown objects their str())."""
-    from clpbert.json_safe import json_safe
+    from clpbert.app.export import to_json_text
 
-    sys.stdout.write(json.dumps(json_safe(data), indent=2, default=str) + "\n")
+    sys.stdout.write(to_json_text(data) + "\n")
     sys.stdout.flush()
 
 

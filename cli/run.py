@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from clpbert.runs.lifecycle import RunState
+from clpbert.app.runs import RunState
 
 HELP = """Start a run: pretrain, finetune or eval (KIND) of a task.
 

@@ -16,8 +16,8 @@ import typer
 from cli.common import JsonFlag, YesFlag, confirm, open_registry
 from cli.runs import RunArg
 from clpbert.app.compare import compare_data, runs_with_tag
-from clpbert.app.export import export_csv, export_data, export_json
-from clpbert.runs.lifecycle import RunState
+from clpbert.app.export import export_data, write_export
+from clpbert.app.runs import RunState
 
 GRACE_HELP = "Seconds to wait after SIGTERM (the trainer checkpoints) before SIGKILL."
 
@@ -195,13 +195,10 @@ def export(
         if not refs:
             raise UserError("export needs runs: name them, or give --tag")
         runs = export_data(reg, refs, what)
-    text = export_csv(runs) if fmt == "csv" else export_json(runs)
+    text = write_export(runs, fmt, output)
     if output is None:
         sys.stdout.write(text)
         return
-    from clpbert.fileio import atomic_write_text
-
-    atomic_write_text(output, text)
     sys.stderr.write(f"wrote {output}\n")
 
 

@@ -1,7 +1,7 @@
 """The layering is checked by import-linter's contracts (pyproject.toml [tool.importlinter]), not by
 habit: the engine never imports a front-end or a terminal UI library, the TUI never imports the
 CLI, TUI screens and widgets reach the registry and the run manager only through tui.data, and the
-CLI reaches the engine only through clpbert.app (plus errors, config and value modules)."""
+CLI reaches the engine only through clpbert.app, clpbert.errors and clpbert.config."""
 
 from __future__ import annotations
 
@@ -51,3 +51,16 @@ def test_a_wrong_import_breaks_its_contract(tmp_path, module, line, contract):
     assert res.returncode != 0
     assert "1 broken" in res.stdout and contract in res.stdout
     assert module.removesuffix(".py").replace("/", ".") in res.stdout
+
+
+def test_the_cli_contract_forbids_every_engine_module_but_the_application_layer():
+    """The forbidden list names every top-level engine module except clpbert.app, clpbert.errors and
+    clpbert.config: a module added to the engine later is forbidden to cli/ until someone decides."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    cli = next(c for c in contracts if c["source_modules"] == ["cli"])
+    engine = {f"clpbert.{p.stem if p.suffix == '.py' else p.name}" for p in (ROOT / "clpbert").iterdir()
+              if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "__init__.py"}
+    allowed = {"clpbert.app", "clpbert.errors", "clpbert.config"}
+    assert set(cli["forbidden_modules"]) == engine - allowed

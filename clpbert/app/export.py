@@ -46,6 +46,21 @@ def export_csv(runs: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def write_export(runs: list[dict[str, Any]], fmt: str, output: str | None) -> str:
+    """The export as text; written atomically to `output` when given (never a half-written file)."""
+    text = export_csv(runs) if fmt == "csv" else export_json(runs)
+    if output is not None:
+        from clpbert.fileio import atomic_write_text
+
+        atomic_write_text(output, text)
+    return text
+
+
+def to_json_text(data: Any) -> str:
+    """Any command's data as indented JSON (NaN/inf become null, unknown objects their str())."""
+    return json.dumps(json_safe(data), indent=2, default=str)
+
+
 def export_json(runs: list[dict[str, Any]]) -> str:
     """Strict JSON (NaN and infinities become null; the CLI's old cleaner let infinity through)."""
     return json.dumps({"runs": json_safe(runs)}, default=str) + "\n"

@@ -11,6 +11,7 @@ _HOMES = {
     **dict.fromkeys(("DEMO_DATASET", "LaunchRequest", "ensure_demo_dataset", "launch_run", "follow_run",
                      "gpu_request", "request_world_size", "stop_run", "kill_run", "resume_run",
                      "remove_run"), "clpbert.runs.service"),
+    "RunState": "clpbert.runs.lifecycle",
     "reconcile": "clpbert.runs.reconcile",
     "SlurmOptions": "clpbert.runs.launch", "Topology": "clpbert.runs.launch",
     "is_slurm_run": "clpbert.runs.launch",
