@@ -107,3 +107,30 @@ async def test_the_app_freezes_startup_objects_only_while_it_runs(make_app, sett
         await settle(pilot)
         assert gc.get_freeze_count() > 10_000  # modules, classes, the first screen
     assert gc.get_freeze_count() == 0  # handed back at exit: a closed app leaves nothing uncollectable
+
+
+async def test_a_closed_screen_is_collected_when_closed_not_in_the_next_open(make_app, settle):
+    """A closed detail screen is cyclic garbage in the oldest generation (parents and children
+    point at each other); the app runs the full GC pass when it closes, once the screen below is
+    repainted, instead of leaving it to land in whatever runs next (often the next open)."""
+    full_passes: list[int] = []
+
+    def spy(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full_passes.append(1)
+
+    before = gc.get_threshold()
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        assert gc.get_threshold()[0] > before[0]  # young collections rarer while screens build
+        app.open_run(RUNNING)
+        await settle(pilot)
+        gc.callbacks.append(spy)
+        try:
+            app.pop_screen()
+            await settle(pilot)
+        finally:
+            gc.callbacks.remove(spy)
+        assert app.gc_passes == 1 and len(full_passes) == 1
+    assert gc.get_threshold() == before  # the process's own settings are handed back at exit
