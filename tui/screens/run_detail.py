@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -70,6 +70,7 @@ class RunDetailScreen(Screen[None]):
         self.log_scale = False
         self._summary_markup = ""
         self._tabs_ready = False
+        self._resumed = False
         self._tab_updates: list[tuple[DetailUpdate, GpuSnapshot | None]] = []
         """Updates that arrived before the other tabs' widgets were mounted, replayed in order."""
 
@@ -94,6 +95,15 @@ class RunDetailScreen(Screen[None]):
             yield TabPane("Log", id="log")
             yield TabPane("Config", id="config")
         yield KeyFooter()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Its first resume follows its mount at once: every widget was styled when it was
+        mounted, so restyling the whole screen again (Textual's default on resume, a third of
+        the CSS work of an open) changes nothing. Later resumes (after a dialog, a theme switch
+        while covered) restyle as usual. Runs before Screen's own handler (the MRO order)."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     async def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
