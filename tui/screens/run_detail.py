@@ -8,7 +8,12 @@ takes each metric's downsampled series instead, so a run with millions of points
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import ClassVar, TypeVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -18,7 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, SelectionList, Static, TabbedContent, TabPane
-from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
+from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
 from clpbert.train import init_source
@@ -31,8 +36,26 @@ from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
 from tui.widgets.resources import ResourcesSummary
 
+T = TypeVar("T")
 TABS = ("curves", "gpus", "evals", "log", "config")
 MIN_PLOT_BUCKETS = 64
+
+
+def first_read_thread(read: Callable[[], T]) -> Future[T]:
+    """`read()` in a thread started now, in this context (the active app). A Textual worker starts
+    its thread from a task the event loop runs once the screen's compose and mounts yield, ~20 ms
+    into an open; the first read is on the path to the first frame, so it starts with compose."""
+    future: Future[T] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            future.set_result(context.run(read))
+        except BaseException as e:  # handed to the awaiting on_mount
+            future.set_exception(e)
+
+    threading.Thread(target=run, name="run-detail-first-read", daemon=True).start()
+    return future
 
 
 def plot_buckets(terminal_width: int) -> int:
@@ -78,8 +101,7 @@ class RunDetailScreen(Screen[None]):
         # The first read starts now, in a thread, so it runs while the widgets are built; on_mount
         # waits for it, so the screen's first frame already shows the curves.
         self.store.max_points = plot_buckets(self.app.size.width)
-        self._first_read = self.run_worker(self._read, thread=True, group="run-detail-first",
-                                           exit_on_error=False)
+        self._first_read = first_read_thread(self._read)
         yield Header()
         yield Static("", id="run-summary")
         with TabbedContent(id="run-tabs", initial="curves"):
@@ -108,8 +130,8 @@ class RunDetailScreen(Screen[None]):
     async def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
         try:
-            self._apply(*await self._first_read.wait())
-        except (WorkerCancelled, WorkerFailed):  # read again the usual way (its error is shown)
+            self._apply(*await asyncio.wrap_future(self._first_read))
+        except Exception:  # read again the usual way (its error is shown)
             self.refresh_data()
         self.set_interval(self.app.refresh_s, self._tick)
 
