@@ -27,10 +27,6 @@ from tui.screens.gpus import GpusScreen
 from tui.screens.runs import RunsScreen
 
 MODE_KEYS = {"1": "runs", "2": "datasets", "3": "checkpoints", "4": "gpus"}
-GC_THRESHOLDS = (50_000, 20, 10)
-"""While the app runs: a young collection per 50k new objects instead of 700. Opening the run
-detail allocates ~30k (widgets, styles, strips); at 700 that was ~40 young and 4 middle
-collections inside every open, 10-40 ms on a busy 2-core machine. Full passes run on close."""
 RECONCILE_EVERY_S = 30.0
 """How often an open TUI marks runs with a dead supervisor `lost` (and offers the retention slice)."""
 
@@ -66,14 +62,12 @@ class ClpbertApp(App[None]):
         self.reconcile_s = reconcile_s
         self.gc_passes = 0
         """Full collections run by the app itself (`pop_screen`)."""
-        self._gc_thresholds = gc.get_threshold()
 
     def on_mount(self) -> None:
         # What is alive now (modules, classes, the first screen: ~250k objects) lives as long as the
         # app. Frozen, the cyclic GC's full passes skip it; unfrozen, one such pass took 0.2-0.4 s
         # on a busy 2-core machine and landed inside screen opens, where widgets allocate the most.
         gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
         if self.reconcile_s > 0:
             self.set_interval(self.reconcile_s, self._reconcile)
         if self.start_run:
@@ -81,13 +75,14 @@ class ClpbertApp(App[None]):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # an app that ends (tests start dozens) leaves nothing uncollectable behind
-        gc.set_threshold(*self._gc_thresholds)
 
     def pop_screen(self) -> AwaitComplete:
         """A closed screen (a run's detail: dozens of widgets, thousands of styles and strips,
-        parents and children pointing at each other) is garbage in the oldest generation; left to
-        the cyclic GC, a full pass (0.05-0.3 s) lands in whatever runs next, often the next
-        screen's open. Collected here instead, once the screen below has been repainted."""
+        parents and children pointing at each other) is garbage in the oldest generation. With the
+        startup objects frozen that generation is small, so the cyclic GC's own full pass came
+        every 2-3 run-detail opens and landed inside one (60-400 ms on a busy 2-core machine).
+        Collected here instead, once the screen below has been repainted; it resets the GC's
+        counters, so the next open starts with none pending."""
         popped = super().pop_screen()
         self.call_after_refresh(self._collect_garbage)
         return popped
