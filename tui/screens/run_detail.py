@@ -49,10 +49,14 @@ def first_read_thread(read: Callable[[], T]) -> Future[T]:
     context = contextvars.copy_context()
 
     def run() -> None:
+        if not future.set_running_or_notify_cancel():  # the screen closed before the thread ran
+            return
         try:
-            future.set_result(context.run(read))
+            result = context.run(read)
         except BaseException as e:  # handed to the awaiting on_mount
             future.set_exception(e)
+        else:
+            future.set_result(result)
 
     threading.Thread(target=run, name="run-detail-first-read", daemon=True).start()
     return future
