@@ -81,15 +81,18 @@ class ClpbertApp(App[None]):
         parents and children pointing at each other) is garbage in the oldest generation. With the
         startup objects frozen that generation is small, so the cyclic GC's own full pass came
         every 2-3 run-detail opens and landed inside one (60-400 ms on a busy 2-core machine).
-        Collected here instead, once the screen below has been repainted; it resets the GC's
-        counters, so the next open starts with none pending."""
+        When the next open could set one off, it runs here instead (`_collect_garbage`)."""
         popped = super().pop_screen()
         self.call_after_refresh(self._collect_garbage)
         return popped
 
     def _collect_garbage(self) -> None:
-        self.gc_passes += 1
-        gc.collect()
+        """The full pass the next open would set off, run now (once the screen below is painted):
+        CPython runs one after `threshold[2]` middle passes, and an open with its first refresh
+        makes 3-5 of them. As often as CPython would run it, but while the user reads a screen."""
+        if gc.get_count()[2] >= gc.get_threshold()[2] // 2:
+            self.gc_passes += 1
+            gc.collect()
 
     @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False)
     def _reconcile(self) -> None:
