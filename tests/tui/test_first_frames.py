@@ -107,3 +107,72 @@ async def test_the_app_freezes_startup_objects_only_while_it_runs(make_app, sett
         await settle(pilot)
         assert gc.get_freeze_count() > 10_000  # modules, classes, the first screen
     assert gc.get_freeze_count() == 0  # handed back at exit: a closed app leaves nothing uncollectable
+
+
+async def test_full_gc_passes_run_when_screens_close_not_while_they_open(make_app, settle):
+    """A closed detail screen is cyclic garbage in the oldest generation (parents and children
+    point at each other). The app runs the full GC pass due soon when a screen closes, once the
+    screen below is repainted, instead of leaving CPython to run it inside the next open."""
+    from tui.screens.run_detail import RunDetailScreen
+
+    phase = ["idle"]
+    full_passes: list[str] = []
+
+    def spy(step: str, info: dict) -> None:
+        if step == "stop" and info["generation"] == 2:
+            full_passes.append(phase[0])
+
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        gc.callbacks.append(spy)
+        try:
+            for _ in range(12):
+                phase[0] = "open"
+                app.open_run(RUNNING)
+                await settle(pilot)
+                assert isinstance(app.screen, RunDetailScreen)
+                app.screen.refresh_data()
+                await settle(pilot)
+                phase[0] = "close"
+                app.pop_screen()
+                await settle(pilot)
+        finally:
+            gc.callbacks.remove(spy)
+    assert "open" not in full_passes
+    assert app.gc_passes >= 1 and full_passes.count("close") == app.gc_passes
+
+
+async def test_no_gc_pass_runs_while_the_run_detail_builds_its_first_frame(make_app, settle):
+    """The ~30k objects an open allocates nearly all live on: young collections on the way to the
+    first frame would only walk and promote them. None runs before that frame; the GC is on again
+    right after it."""
+    from tui.screens.run_detail import RunDetailScreen
+
+    passes: list[bool] = []  # per collection: was the detail screen painted already?
+    painted: list[int] = []
+
+    def spy(step: str, info: dict) -> None:
+        if step == "start":
+            passes.append(bool(painted))
+
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        display = app._display
+
+        def paint(screen, renderable) -> None:
+            if renderable is not None and isinstance(screen, RunDetailScreen):
+                painted.append(1)
+            display(screen, renderable)
+
+        app._display = paint
+        gc.callbacks.append(spy)
+        try:
+            app.open_run(RUNNING)
+            await settle(pilot)
+            assert painted and gc.isenabled()
+            gc.collect()  # one pass after the frame at least: the spy sees collections
+        finally:
+            gc.callbacks.remove(spy)
+    assert passes and passes.count(False) == 0

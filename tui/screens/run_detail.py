@@ -8,17 +8,23 @@ takes each metric's downsampled series instead, so a run with millions of points
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+import contextvars
+import gc
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import ClassVar, TypeVar
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, SelectionList, Static, TabbedContent, TabPane
-from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
+from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
 from clpbert.train import init_source
@@ -31,8 +37,30 @@ from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
 from tui.widgets.resources import ResourcesSummary
 
+T = TypeVar("T")
 TABS = ("curves", "gpus", "evals", "log", "config")
 MIN_PLOT_BUCKETS = 64
+
+
+def first_read_thread(read: Callable[[], T]) -> Future[T]:
+    """`read()` in a thread started now, in this context (the active app). A Textual worker starts
+    its thread from a task the event loop runs once the screen's compose and mounts yield, ~20 ms
+    into an open; the first read is on the path to the first frame, so it starts with compose."""
+    future: Future[T] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():  # the screen closed before the thread ran
+            return
+        try:
+            result = context.run(read)
+        except BaseException as e:  # handed to the awaiting on_mount
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="run-detail-first-read", daemon=True).start()
+    return future
 
 
 def plot_buckets(terminal_width: int) -> int:
@@ -70,6 +98,8 @@ class RunDetailScreen(Screen[None]):
         self.log_scale = False
         self._summary_markup = ""
         self._tabs_ready = False
+        self._resumed = False
+        self._gc_paused = False
         self._tab_updates: list[tuple[DetailUpdate, GpuSnapshot | None]] = []
         """Updates that arrived before the other tabs' widgets were mounted, replayed in order."""
 
@@ -77,8 +107,12 @@ class RunDetailScreen(Screen[None]):
         # The first read starts now, in a thread, so it runs while the widgets are built; on_mount
         # waits for it, so the screen's first frame already shows the curves.
         self.store.max_points = plot_buckets(self.app.size.width)
-        self._first_read = self.run_worker(self._read, thread=True, group="run-detail-first",
-                                           exit_on_error=False)
+        self._first_read = first_read_thread(self._read)
+        # Until the first frame, no cyclic GC: building the screen allocates ~30k objects that
+        # nearly all live on, and young collections (~40 and 4 middle passes per open) would only
+        # walk and promote them on the way to the frame. Back on right after it (_resume_gc).
+        self._gc_paused = gc.isenabled()
+        gc.disable()
         yield Header()
         yield Static("", id="run-summary")
         with TabbedContent(id="run-tabs", initial="curves"):
@@ -95,13 +129,32 @@ class RunDetailScreen(Screen[None]):
             yield TabPane("Config", id="config")
         yield KeyFooter()
 
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Its first resume follows its mount at once: every widget was styled when it was
+        mounted, so restyling the whole screen again (Textual's default on resume, a third of
+        the CSS work of an open) changes nothing. Later resumes (after a dialog, a theme switch
+        while covered) restyle as usual. Runs before Screen's own handler (the MRO order)."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
     async def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
         try:
-            self._apply(*await self._first_read.wait())
-        except (WorkerCancelled, WorkerFailed):  # read again the usual way (its error is shown)
+            self._apply(*await asyncio.wrap_future(self._first_read))
+        except Exception:  # read again the usual way (its error is shown)
             self.refresh_data()
+        finally:
+            self.call_after_refresh(self._resume_gc)
         self.set_interval(self.app.refresh_s, self._tick)
+
+    def on_unmount(self) -> None:
+        self._resume_gc()  # closed before its first frame
+
+    def _resume_gc(self) -> None:
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
 
     def _tick(self) -> None:
         if self.is_current:
