@@ -22,6 +22,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, SelectionList, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -141,12 +142,21 @@ class RunDetailScreen(Screen[None]):
     async def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
         try:
-            self._apply(*await asyncio.wrap_future(self._first_read))
+            result = await asyncio.wrap_future(self._first_read)
+            if self._gone():  # esc while the first read ran: its widgets are going away
+                return
+            self._apply(*result)
         except Exception:  # read again the usual way (its error is shown)
+            if self._gone():
+                return
             self.refresh_data()
         finally:
             self.call_after_refresh(self._resume_gc)
         self.set_interval(self.app.refresh_s, self._tick)
+
+    def _gone(self) -> bool:
+        """Popped and being removed (or gone): what an update would touch may not exist any more."""
+        return self._pruning or self._closing or not self.is_attached
 
     def on_unmount(self) -> None:
         self._resume_gc()  # closed before its first frame
@@ -180,6 +190,8 @@ class RunDetailScreen(Screen[None]):
             self.app.call_from_thread(self._apply, update, snapshot)
 
     def _apply(self, update: DetailUpdate, snapshot: GpuSnapshot | None) -> None:
+        if self._gone():  # a read that finished after esc
+            return
         first = self.after_metric_id is None
         if update.info is None:
             self.query_one("#run-summary", Static).update(Text(f"run {self.run_id} not found", style="red"))
@@ -209,8 +221,16 @@ class RunDetailScreen(Screen[None]):
     async def _mount_tabs(self) -> None:
         """Resources, evals, log and config: mounted once the curves are on screen, then filled
         with every update received so far."""
-        if not self.is_attached:  # closed before its first frame
+        if self._gone():  # closed before its first frame
             return
+        try:
+            await self._mount_tab_widgets()
+        except NoMatches:
+            if self._gone():  # closed while they were mounted: they went with it
+                return
+            raise
+
+    async def _mount_tab_widgets(self) -> None:
         mounts = [
             self.query_one("#gpus", TabPane).mount(
                 VerticalScroll(ResourcesSummary(id="resources"), Label("", id="gpu-note"), id="gpu-panels")),
@@ -220,6 +240,8 @@ class RunDetailScreen(Screen[None]):
         ]
         for mounted in mounts:
             await mounted
+        if self._gone():
+            return
         self._tabs_ready = True
         for i, (update, snapshot) in enumerate(self._tab_updates):
             self._apply_tabs(update, snapshot, first=i == 0)
