@@ -81,9 +81,8 @@ async def test_the_predictions_screens_first_frame_has_its_table(make_app, settl
 
 
 async def test_key_footer_shows_the_screens_keys_and_a_click_presses_one(make_app, settle):
-    from textual.widgets import TabbedContent
-
     from tui.widgets.key_footer import KeyFooter
+    from tui.widgets.tab_bar import TabBar
 
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
@@ -97,7 +96,40 @@ async def test_key_footer_shows_the_screens_keys_and_a_click_presses_one(make_ap
         start, _, key = next(s for s in footer._spans if s[2].key == "g")
         await pilot.click(KeyFooter, offset=(start + 1, 0))
         await settle(pilot)
-        assert key.description == "Resources" and app.screen.query_one(TabbedContent).active == "gpus"
+        assert key.description == "Resources" and app.screen.query_one(TabBar).active == "gpus"
+
+
+async def test_tab_bar_is_one_widget_that_switches_by_click_and_arrow_keys(make_app, settle):
+    """The run detail's tabs: one TabBar (not Textual's ~16 TabbedContent widgets) that still
+    shows each tab's content by click on its label, by left/right when focused, and by key."""
+    from textual.widgets import ContentSwitcher
+
+    from tui.widgets.tab_bar import TabBar
+
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        app.open_run(RUNNING)
+        await settle(pilot)
+        bar = app.screen.query_one(TabBar)
+        switcher = app.screen.query_one(ContentSwitcher)
+        assert len(app.screen.query("TabBar *")) == 0 and not app.screen.query("TabbedContent")
+        assert bar.render_line(0).text.split() == ["Curves", "Resources", "Evals", "Log", "Config"]
+        start, _, tab = next(s for s in bar.spans() if s[2] == "evals")
+        await pilot.click(TabBar, offset=(start + 2, 0))
+        await settle(pilot)
+        assert tab == bar.active == switcher.current == "evals"
+        assert app.screen.query_one("#eval-table").display and not app.screen.query_one("#loss-plot").region
+        bar.focus()
+        await pilot.press("right")
+        await settle(pilot)
+        assert bar.active == switcher.current == "log"
+        await pilot.press("left", "left", "left")
+        await settle(pilot)
+        assert bar.active == switcher.current == "curves"
+        await pilot.press("y")
+        await settle(pilot)
+        assert bar.active == switcher.current == "config"
 
 
 async def test_the_app_freezes_startup_objects_only_while_it_runs(make_app, settle):

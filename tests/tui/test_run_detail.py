@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.widgets import SelectionList, TabbedContent
+from textual.widgets import SelectionList
 
 from clpbert.registry import open_registry
 from clpbert.runs.ingest import Ingestor
@@ -14,6 +14,7 @@ from tui.widgets.eval_table import EvalTable
 from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot
+from tui.widgets.tab_bar import TabBar
 
 pytestmark = pytest.mark.anyio
 
@@ -68,7 +69,7 @@ async def test_tabs_keys_metric_choice_and_log_scale(make_app, settle, ids):
     app = make_app()
     async with app.run_test(size=(140, 45)) as pilot:
         screen = await open_detail(app, pilot, settle, ids["running"])
-        tabs = screen.query_one(TabbedContent)
+        tabs = screen.query_one(TabBar)
         for key, tab in (("g", "gpus"), ("e", "evals"), ("t", "log"), ("y", "config"), ("p", "curves")):
             await pilot.press(key)
             await settle(pilot)

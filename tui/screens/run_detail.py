@@ -21,10 +21,10 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Label, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, DataTable, Header, Label, SelectionList, Static
 from textual.worker import get_current_worker
 
 from clpbert.gpu.readings import GpuSnapshot
@@ -37,6 +37,7 @@ from tui.widgets.key_footer import KeyFooter
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_plot import LossPlot, MetricStore, default_selection, is_lr
 from tui.widgets.resources import ResourcesSummary
+from tui.widgets.tab_bar import TabBar
 
 T = TypeVar("T")
 TABS = ("curves", "gpus", "evals", "log", "config")
@@ -116,18 +117,20 @@ class RunDetailScreen(Screen[None]):
         gc.disable()
         yield Header()
         yield Static("", id="run-summary")
-        with TabbedContent(id="run-tabs", initial="curves"):
-            with TabPane("Curves", id="curves"), Horizontal():
+        yield TabBar([("curves", "Curves"), ("gpus", "Resources"), ("evals", "Evals"), ("log", "Log"),
+                      ("config", "Config")], "curves", id="run-tab-bar")
+        with ContentSwitcher(id="run-tabs", initial="curves"):
+            with Horizontal(id="curves"):
                 yield SelectionList[str](id="metric-select")
                 with Vertical(id="plots"):
                     yield LossPlot(self.store, "loss", id="loss-plot")
                     yield LossPlot(self.store, "learning rate", id="lr-plot")
             # The other tabs' widgets are mounted right after the curves are painted (_mount_tabs):
             # the first frame then styles and lays out half as many widgets.
-            yield TabPane("Resources", id="gpus")
-            yield TabPane("Evals", id="evals")
-            yield TabPane("Log", id="log")
-            yield TabPane("Config", id="config")
+            yield Container(id="gpus")
+            yield Container(id="evals")
+            yield Container(id="log")
+            yield Container(id="config")
         yield KeyFooter()
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
@@ -232,11 +235,11 @@ class RunDetailScreen(Screen[None]):
 
     async def _mount_tab_widgets(self) -> None:
         mounts = [
-            self.query_one("#gpus", TabPane).mount(
+            self.query_one("#gpus", Container).mount(
                 VerticalScroll(ResourcesSummary(id="resources"), Label("", id="gpu-note"), id="gpu-panels")),
-            self.query_one("#evals", TabPane).mount(EvalTable(id="eval-table")),
-            self.query_one("#log", TabPane).mount(LogView(id="log-view")),
-            self.query_one("#config", TabPane).mount(VerticalScroll(Static("", id="config-text"))),
+            self.query_one("#evals", Container).mount(EvalTable(id="eval-table")),
+            self.query_one("#log", Container).mount(LogView(id="log-view")),
+            self.query_one("#config", Container).mount(VerticalScroll(Static("", id="config-text"))),
         ]
         for mounted in mounts:
             await mounted
@@ -366,7 +369,11 @@ class RunDetailScreen(Screen[None]):
     # -- other tabs ---------------------------------------------------------------------------
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.query_one(TabBar).active = tab
+
+    @on(TabBar.Changed)
+    def _switch(self, event: TabBar.Changed) -> None:
+        self.query_one(ContentSwitcher).current = event.tab
 
     @on(DataTable.RowSelected, "#eval-table")
     def _open_predictions(self, event: DataTable.RowSelected) -> None:
