@@ -115,7 +115,9 @@ class ClpbertApp(App[None]):
     def open_run(self, run_id: str) -> None:
         from tui.screens.run_detail import RunDetailScreen
 
-        self.push_screen(RunDetailScreen(run_id))
+        screen = RunDetailScreen(run_id)
+        screen.pause_gc()  # from the push to its first frame (RunDetailScreen.pause_gc)
+        self.push_screen(screen)
 
     def compare_runs(self, run_ids: list[str]) -> None:
         from tui.screens.compare import CompareScreen

@@ -110,11 +110,7 @@ class RunDetailScreen(Screen[None]):
         # waits for it, so the screen's first frame already shows the curves.
         self.store.max_points = plot_buckets(self.app.size.width)
         self._first_read = first_read_thread(self._read)
-        # Until the first frame, no cyclic GC: building the screen allocates ~30k objects that
-        # nearly all live on, and young collections (~40 and 4 middle passes per open) would only
-        # walk and promote them on the way to the frame. Back on right after it (_resume_gc).
-        self._gc_paused = gc.isenabled()
-        gc.disable()
+        self.pause_gc()  # already paused by the app's open_run; a screen pushed another way pauses here
         yield Header()
         yield Static("", id="run-summary")
         yield TabBar([("curves", "Curves"), ("gpus", "Resources"), ("evals", "Evals"), ("log", "Log"),
@@ -163,6 +159,16 @@ class RunDetailScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self._resume_gc()  # closed before its first frame
+
+    def pause_gc(self) -> None:
+        """No cyclic GC until the first frame: building the screen allocates ~30k objects that nearly
+        all live on, and young collections (~40 and 4 middle passes per open) would only walk and
+        promote them on the way to the frame. Called by the app right before the screen is pushed,
+        so allocations between the push and compose (any thread's) cannot start a pass either. Back
+        on right after the first frame (_resume_gc), or when the screen is unmounted."""
+        if not self._gc_paused and gc.isenabled():
+            self._gc_paused = True
+            gc.disable()
 
     def _resume_gc(self) -> None:
         if self._gc_paused:
