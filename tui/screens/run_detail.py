@@ -40,7 +40,8 @@ from tui.widgets.resources import ResourcesSummary
 from tui.widgets.tab_bar import TabBar
 
 T = TypeVar("T")
-TABS = ("curves", "gpus", "evals", "log", "config")
+TABS = [("curves", "Curves"), ("gpus", "Resources"), ("evals", "Evals"), ("log", "Log"), ("config", "Config")]
+"""(id, label) of each tab, in order: the TabBar's labels and the ContentSwitcher's pane ids."""
 MIN_PLOT_BUCKETS = 64
 
 
@@ -113,8 +114,7 @@ class RunDetailScreen(Screen[None]):
         self.pause_gc()  # already paused by the app's open_run; a screen pushed another way pauses here
         yield Header()
         yield Static("", id="run-summary")
-        yield TabBar([("curves", "Curves"), ("gpus", "Resources"), ("evals", "Evals"), ("log", "Log"),
-                      ("config", "Config")], "curves", id="run-tab-bar")
+        yield TabBar(TABS, "curves", id="run-tab-bar")
         with ContentSwitcher(id="run-tabs", initial="curves"):
             with Horizontal(id="curves"):
                 yield SelectionList[str](id="metric-select")
