@@ -61,9 +61,9 @@ class RunLog:
         pos = 0
         next_sync = time.monotonic() + self.sync_every_s
         if self.path.exists() and self.tail:
-            lines = self.path.read_bytes().splitlines(keepends=True)
-            yield b"".join(lines[-self.tail:])
-            pos = self.path.stat().st_size
+            data = self.path.read_bytes()
+            yield b"".join(data.splitlines(keepends=True)[-self.tail:])
+            pos = len(data)  # not the size now: lines written since the read come next
         while True:
             if self.path.exists():
                 with self.path.open("rb") as f:
